@@ -1,0 +1,62 @@
+# One command each on a fresh clone: `make demo` (start the web app) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INKDIGIT := $(VENV)/bin/inkdigit
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool x11-utils
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv sysdeps data models lint bench clean help
+
+help:
+	@echo "make demo    - set up, then start the web app at http://$(HOST):$(PORT)"
+	@echo "make test    - set up (venv, system packages when root, MNIST), lint, run every test"
+	@echo "make models  - retrain and re-export the bundled ONNX models"
+	@echo "make bench   - run the speed and accuracy benchmarks quoted in the README"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Browser and desktop-GUI tests need Debian's Chromium, Xvfb and xdotool. As root they are installed here;
+# otherwise the tests that need them fail with a message naming the missing program.
+sysdeps:
+	@missing=0; for c in chromium Xvfb xdotool; do command -v $$c >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages: $(SYSTEM_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(SYSTEM_PACKAGES) >/dev/null; \
+	  else echo "note: run as root (or install $(SYSTEM_PACKAGES)) for the browser and GUI tests"; fi; \
+	fi
+
+data: venv
+	$(INKDIGIT) fetch
+
+test: venv sysdeps data
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	@echo "inkdigit web app: open http://$(HOST):$(PORT) (Ctrl-C stops it)"
+	$(INKDIGIT) serve --host $(HOST) --port $(PORT)
+
+# Rebuild the bundled models from scratch with their documented recipes.
+models: venv data
+	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
+	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
+
+bench: venv data
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/predict_speed.py
+
+clean:
+	rm -rf runs test-output .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m inkdigit` runs the CLI."""
+
+from inkdigit.cli import main
+
+raise SystemExit(main())

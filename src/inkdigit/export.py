@@ -1,0 +1,135 @@
+"""Export trained runs to one ONNX file (softmax inside; several runs = one averaged ensemble graph).
+
+The file carries its own metadata (`metadata_props["inkdigit"]`, JSON): model name, labels, input spec,
+preprocessing version, test accuracy, training settings and package version, so that a user of the
+.onnx file alone knows what it is. Every export is checked against torch on 1,000 test images.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from inkdigit.data.idx import write_atomic
+
+OPSET = 18
+INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+PARITY_TOL = 1e-4
+
+
+class ExportError(RuntimeError):
+    """An export failed or its ONNX output disagrees with torch; one line."""
+
+
+class Probabilities(nn.Module):
+    """Softmax over the (averaged, for an ensemble) class probabilities of one or more nets."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = [torch.softmax(net(x), dim=1) for net in self.nets]
+        return probs[0] if len(probs) == 1 else torch.stack(probs).mean(0)
+
+
+def to_onnx_bytes(module: nn.Module) -> bytes:
+    """Serialise `module` ([N,1,28,28] float → [N,10]) to ONNX bytes with a dynamic batch axis."""
+    module = module.eval().to(memory_format=torch.contiguous_format)
+    example = torch.zeros(2, 1, 28, 28)
+    buf = io.BytesIO()
+    # The TorchScript exporter is quick, needs no extra packages and handles these plain convnets exactly.
+    torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                      opset_version=OPSET, dynamo=False)
+    return buf.getvalue()
+
+
+def attach_metadata(onnx_bytes: bytes, meta: dict) -> bytes:
+    """Return the model with `meta` stored as JSON in metadata_props (plus a few plain keys)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    del model.metadata_props[:]
+    props = {"inkdigit": json.dumps(meta, sort_keys=True), "model_name": meta["name"],
+             "labels": ",".join(meta["labels"]), "preprocess_version": meta["preprocess_version"]}
+    for k, v in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    model.producer_name = "inkdigit"
+    model.doc_string = meta.get("description", "")
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def parity_check(module: nn.Module, onnx_bytes: bytes, images: np.ndarray) -> float:
+    """Max |torch - ONNX Runtime| over `images` (uint8 [N,28,28]); raises ExportError above PARITY_TOL."""
+    import onnxruntime as ort
+
+    x = images.astype(np.float32)[:, None] / 255.0
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = sess.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    diff = float(np.abs(ref - got).max())
+    if not diff <= PARITY_TOL:
+        raise ExportError(f"ONNX Runtime and torch disagree by {diff:.2e} (> {PARITY_TOL:g})")
+    return diff
+
+
+def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, name: str | None = None,
+                check: bool = True, data_dir: str | os.PathLike | None = None) -> Path:
+    """Export one run (or several, averaged) to `out` (.onnx), with metadata; returns the path."""
+    from inkdigit import __version__
+    from inkdigit.preprocess import PREPROCESS_VERSION
+    from inkdigit.provenance import provenance
+    from inkdigit.train import load_run
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ExportError(f"{out}: the output file must end in .onnx")
+    loaded = [load_run(r) for r in run_dirs]
+    nets = [m for m, _, _ in loaded]
+    models = {c["settings"]["model"] for _, c, _ in loaded}
+    if len(models) > 1 and name is None:
+        raise ExportError(f"runs of different models ({', '.join(sorted(models))}): give --name")
+    base = loaded[0][1]["settings"]["model"]
+    name = name or (base if len(nets) == 1 else f"{base}-ensemble{len(nets)}")
+    module = Probabilities(nets).eval()
+    onnx_bytes = to_onnx_bytes(module)
+
+    accs = [m.get("test_accuracy") for _, _, m in loaded]
+    meta = {
+        "name": name,
+        "description": (f"{base}: the paper's CNN" if base == "paper" else base)
+        + (f", ensemble of {len(nets)} (averaged probabilities)" if len(nets) > 1 else ""),
+        "labels": [str(d) for d in range(10)],
+        "input": {"name": INPUT_NAME, "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0, 1],
+                  "convention": "white ink on black, digit in a 20x20 box, centre of mass at the centre"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "meaning": "class probabilities"},
+        "preprocess_version": PREPROCESS_VERSION,
+        "test_accuracy": None,
+        "member_test_accuracy": accs,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "training": [{"run": str(r), "settings": c["settings"], "train_seconds": m.get("train_seconds")}
+                     for r, (_, c, m) in zip(run_dirs, loaded)],
+        "inkdigit_version": __version__,
+        "export": provenance(),
+    }
+    from inkdigit.data import load
+
+    test_images, test_labels = load(loaded[0][1]["settings"].get("dataset", "mnist"), "test", data_dir)
+    x = torch.from_numpy(test_images.astype(np.float32)[:, None] / 255.0)
+    with torch.no_grad():
+        probs = torch.cat([module(x[i : i + 2000]) for i in range(0, len(x), 2000)]).numpy()
+    meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
+    if check:
+        meta["parity_max_abs_diff"] = parity_check(module, onnx_bytes, test_images[:1000])
+    write_atomic(out, attach_metadata(onnx_bytes, meta))
+    return out

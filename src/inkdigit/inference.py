@@ -1,0 +1,230 @@
+"""Read digits with an exported model on ONNX Runtime + NumPy + Pillow. Never imports torch.
+
+    >>> p = Predictor.load()                 # the bundled default model
+    >>> p.predict("seven.png").label
+    7
+    >>> p.predict_number("year.png").text
+    '2026'
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inkdigit.preprocess import preprocess
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "models" / "onnx"
+# The first bundled model in this list is the default for predict, the API and both GUIs.
+DEFAULT_ORDER = ("resnet-small", "paper")
+DEFAULT_MIN_CONFIDENCE = 0.6
+
+
+class ModelNotFoundError(ValueError):
+    """No bundled model of that name and no such .onnx file; the message lists what exists."""
+
+
+def bundled_models() -> dict[str, Path]:
+    """Bundled model name → .onnx path."""
+    return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.onnx"))}
+
+
+def default_model_name() -> str:
+    """Name of the bundled model used when none is asked for."""
+    bundled = bundled_models()
+    for name in DEFAULT_ORDER:
+        if name in bundled:
+            return name
+    if bundled:
+        return next(iter(bundled))
+    raise ModelNotFoundError(f"no bundled models in {BUNDLED_DIR}: run `make models`")
+
+
+def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
+    """A bundled name, or a path to an .onnx file → the file's path; raises ModelNotFoundError."""
+    if name_or_path is None or name_or_path == "":
+        name_or_path = default_model_name()
+    bundled = bundled_models()
+    if str(name_or_path) in bundled:
+        return bundled[str(name_or_path)]
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    known = ", ".join(bundled) or "none"
+    raise ModelNotFoundError(f"model {str(name_or_path)!r} not found: not a bundled model ({known}) "
+                             f"nor an .onnx file")
+
+
+@lru_cache(maxsize=32)
+def _read_metadata(path: str, mtime_ns: int) -> dict:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    props = sess.get_modelmeta().custom_metadata_map
+    try:
+        return json.loads(props.get("inkdigit", "{}"))
+    except ValueError:
+        return {}
+
+
+def model_metadata(path: str | os.PathLike) -> dict:
+    """The inkdigit metadata stored in an .onnx file ({} for a foreign file)."""
+    p = Path(path)
+    return dict(_read_metadata(str(p), p.stat().st_mtime_ns))
+
+
+def available_models() -> list[dict]:
+    """Bundled models: name, path, description, test_accuracy, parameters and whether it is the default."""
+    default = default_model_name() if bundled_models() else None
+    rows = []
+    for name, path in bundled_models().items():
+        meta = model_metadata(path)
+        rows.append({"name": name, "path": str(path), "description": meta.get("description", ""),
+                     "test_accuracy": meta.get("test_accuracy"), "parameters": meta.get("parameters"),
+                     "default": name == default})
+    return rows
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A float [0,1] or uint8 2-D array → 'data:image/png;base64,...' (for previews)."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@dataclass
+class Prediction:
+    """One digit: its label, confidence, all ten probabilities, the top k and the model's 28x28 input."""
+
+    label: int
+    confidence: float
+    probabilities: list[float]
+    top_k: list[tuple[int, float]]
+    unsure: bool
+    image: np.ndarray = field(repr=False)
+
+    def to_dict(self, preview: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "label": self.label, "confidence": round(self.confidence, 6),
+            "probabilities": [round(p, 6) for p in self.probabilities],
+            "top_k": [{"label": k, "probability": round(p, 6)} for k, p in self.top_k], "unsure": self.unsure,
+        }
+        if preview:
+            d["preview_png"] = png_data_url(self.image)
+        return d
+
+
+@dataclass
+class NumberPrediction:
+    """A written number: the string, overall confidence (product of digits'), and each digit with its box."""
+
+    text: str
+    confidence: float
+    digits: list[Prediction]
+    boxes: list[tuple[int, int, int, int]]
+
+    @property
+    def unsure(self) -> bool:
+        return any(d.unsure for d in self.digits)
+
+    def to_dict(self, preview: bool = False) -> dict[str, Any]:
+        return {"text": self.text, "confidence": round(self.confidence, 6), "unsure": self.unsure,
+                "digits": [dict(d.to_dict(preview), box=list(b)) for d, b in zip(self.digits, self.boxes)]}
+
+
+class Predictor:
+    """An ONNX model plus the shared preprocessing: images in, predictions out."""
+
+    def __init__(self, path: str | os.PathLike, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        opts = ort.SessionOptions()
+        # Small convnets: more threads than cores only adds contention; 1 thread suits a busy server.
+        opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own types for unreadable/corrupt files
+            raise ModelNotFoundError(f"{self.path}: not a loadable ONNX model "
+                                     f"({str(e).splitlines()[0][:160]})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        shape = inputs[0].shape
+        if len(inputs) != 1 or len(shape) != 4 or list(shape[1:]) != [1, 28, 28]:
+            raise ModelNotFoundError(f"{self.path}: expects input {shape}, not [N,1,28,28]")
+        self._input, self._output = inputs[0].name, outputs[0].name
+        self.metadata = model_metadata(self.path)
+        self.name: str = self.metadata.get("name") or self.path.stem
+        self.labels: list[str] = self.metadata.get("labels") or [str(d) for d in range(10)]
+        self.min_confidence = min_confidence
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike | None = None, *,
+             min_confidence: float = DEFAULT_MIN_CONFIDENCE, threads: int | None = None) -> Predictor:
+        """A bundled model by name (None = default) or an .onnx path; raises ModelNotFoundError."""
+        return cls(resolve_model(name_or_path), min_confidence=min_confidence, threads=threads)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.metadata.get("test_accuracy")
+
+    def predict_arrays(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed inputs float32 [N,28,28] (or [N,1,28,28]) → probabilities [N,10]."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[:, None]
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.session.run([self._output], {self._input: np.ascontiguousarray(x)})[0]
+
+    def prediction(self, probs: np.ndarray, image: np.ndarray, top_k: int = 3) -> Prediction:
+        """Wrap one row of probabilities (and the 28x28 input it came from) as a Prediction."""
+        order = np.argsort(-probs)[: max(1, min(top_k, len(probs)))]
+        label = int(order[0])
+        conf = float(probs[label])
+        return Prediction(label=label, confidence=conf, probabilities=[float(p) for p in probs],
+                          top_k=[(int(k), float(probs[k])) for k in order], unsure=conf < self.min_confidence,
+                          image=image)
+
+    def predict(self, image: Any, top_k: int = 3) -> Prediction:
+        """Read one digit from anything `preprocess` accepts; raises ImageError / NoInkError."""
+        x = preprocess(image)
+        return self.prediction(self.predict_arrays(x)[0], x, top_k)
+
+    def predict_many(self, images: list[Any], top_k: int = 3) -> list[Prediction]:
+        """Read many single-digit images in one batched model call."""
+        xs = np.stack([preprocess(im) for im in images]) if len(images) else np.zeros((0, 28, 28), np.float32)
+        probs = self.predict_arrays(xs)
+        return [self.prediction(p, x, top_k) for p, x in zip(probs, xs)]
+
+    def predict_number(self, image: Any, top_k: int = 3) -> NumberPrediction:
+        """Read a written number (digits side by side), left to right; raises NoInkError when blank."""
+        from inkdigit.segment import segment
+
+        return self.read_pieces(segment(image), top_k)
+
+    def read_pieces(self, pieces: list, top_k: int = 3) -> NumberPrediction:
+        """Classify the DigitPieces of `segment` in one model call → NumberPrediction."""
+        xs = np.stack([p.image for p in pieces])
+        preds = [self.prediction(p, x, top_k) for p, x in zip(self.predict_arrays(xs), xs)]
+        text = "".join(self.labels[p.label] for p in preds)
+        conf = float(np.prod([p.confidence for p in preds]))
+        return NumberPrediction(text=text, confidence=conf, digits=preds, boxes=[tuple(p.box) for p in pieces])

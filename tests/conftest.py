@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny generated IDX dataset registered under its own name, and the real MNIST."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inkdigit.data import DATASETS, dataset_dir, idx, load
+from inkdigit.data.registry import DatasetFile, DatasetSpec
+
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+
+
+def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable fake digits: class k is a bright bar at row 2+2k with a little noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
+    for i, k in enumerate(y):
+        x[i, 2 + 2 * k : 4 + 2 * k, 4:24] = 255
+    return x, y.astype(np.uint8)
+
+
+def tiny_spec(name: str, arrays: dict[str, np.ndarray], mirrors: tuple[str, ...] = ()) -> DatasetSpec:
+    """A DatasetSpec whose pinned checksums match `arrays` (keys: train_images, ...)."""
+    names = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+             "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+    files = {k: DatasetFile(names[k], hashlib.sha256(idx.idx_bytes(a)).hexdigest(), a.shape)
+             for k, a in arrays.items()}
+    return DatasetSpec(name=name, description="generated", labels=tuple("0123456789"), mirrors=mirrors,
+                       npm_package=None, manual_hint="the four files", **files)
+
+
+def tiny_arrays(n_train: int = 600, n_test: int = 200) -> dict[str, np.ndarray]:
+    xtr, ytr = make_images(n_train, 1)
+    xte, yte = make_images(n_test, 2)
+    return {"train_images": xtr, "train_labels": ytr, "test_images": xte, "test_labels": yte}
+
+
+@pytest.fixture
+def tiny_data(tmp_path, monkeypatch) -> Path:
+    """A generated dataset 'tiny' written to a temp data dir, registered for the test; returns the data dir."""
+    arrays = tiny_arrays()
+    spec = tiny_spec("tiny", arrays)
+    monkeypatch.setitem(DATASETS, "tiny", spec)
+    data_dir = tmp_path / "data"
+    folder = dataset_dir(spec, data_dir)
+    for key, f in zip(arrays, spec.files):
+        idx.write_idx(folder / f.name, arrays[key])
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """The real MNIST test set from the cache (make test fetches it first); fails, never skips, without it."""
+    return load("mnist", "test")
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    """test-output/ in the repo (git-ignored): screenshots and reports a person can look at."""
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT

@@ -1,0 +1,129 @@
+"""Training: the paper net's shape, run-dir artifacts, determinism, resume after a kill, real MNIST."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from inkdigit.models import build_model, count_parameters
+from inkdigit.train import TrainConfig, TrainError, load_run, train
+
+
+def test_paper_net_is_the_papers_layers():
+    net = build_model("paper")
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Dropout", "Conv2d", "ReLU", "MaxPool2d", "Dropout",
+                     "Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+    assert (net[0].out_channels, net[0].kernel_size, net[4].out_channels, net[4].kernel_size) == (8, (5, 5), 16, (3, 3))
+    assert [net[3].p, net[7].p, net[11].p] == [0.25, 0.25, 0.5]
+    assert (net[9].in_features, net[9].out_features, net[12].out_features) == (400, 256, 10)
+    assert count_parameters(net) == 208 + 1168 + 102656 + 2570
+    assert net.eval()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(model="paper", dataset="tiny", epochs=2, batch_size=32, val_size=100, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_writes_a_complete_run_dir(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    metrics = train(_cfg(), run, data_dir=tiny_data, progress=False, log=lambda m: None)
+    assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.pt", "history.csv", "model.pt",
+                                               "metrics.json"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["lr"] == 1e-3 and config["settings"]["epochs"] == 2  # recipe defaults filled in
+    assert config["provenance"]["inkdigit_version"] and "git_commit" in config["provenance"]
+    assert len(metrics["epochs"]) == 2 and metrics["test_accuracy"] > 0.5  # the fake digits are learnable
+    assert (run / "history.csv").read_text().count("\n") == 3
+    # model.pt is weights only: loadable with weights_only=True, no pickled objects
+    sd = torch.load(run / "model.pt", weights_only=True)
+    assert set(sd) == set(build_model("paper").state_dict())
+    model, _, m2 = load_run(run)
+    assert m2["test_accuracy"] == metrics["test_accuracy"] and not model.training
+
+
+def test_same_seed_same_numbers(tiny_data, tmp_path):
+    a = train(_cfg(seed=3), tmp_path / "a", data_dir=tiny_data, progress=False, log=lambda m: None)
+    b = train(_cfg(seed=3), tmp_path / "b", data_dir=tiny_data, progress=False, log=lambda m: None)
+    c = train(_cfg(seed=4), tmp_path / "c", data_dir=tiny_data, progress=False, log=lambda m: None)
+    assert a["epochs"][-1]["train_loss"] == b["epochs"][-1]["train_loss"]
+    assert a["test_loss"] == b["test_loss"]
+    assert a["epochs"][-1]["train_loss"] != c["epochs"][-1]["train_loss"]
+
+
+def test_resume_continues_to_the_same_result(tiny_data, tmp_path):
+    full = train(_cfg(epochs=3), tmp_path / "full", data_dir=tiny_data, progress=False, log=lambda m: None)
+    train(_cfg(epochs=1), tmp_path / "part", data_dir=tiny_data, progress=False, log=lambda m: None)
+    (tmp_path / "part" / "model.pt").unlink()  # as if it had been stopped after epoch 1
+    resumed = train(TrainConfig(epochs=3), tmp_path / "part", resume=True, data_dir=tiny_data, progress=False,
+                    log=lambda m: None)
+    assert [r["epoch"] for r in resumed["epochs"]] == [1, 2, 3]
+    assert resumed["epochs"][-1]["train_loss"] == pytest.approx(full["epochs"][-1]["train_loss"], abs=1e-6)
+    assert resumed["test_accuracy"] == full["test_accuracy"]
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tiny_data, tmp_path):
+    train(_cfg(epochs=1), tmp_path / "r", data_dir=tiny_data, progress=False, log=lambda m: None)
+    with pytest.raises(TrainError, match="already holds a run"):
+        train(_cfg(epochs=1), tmp_path / "r", data_dir=tiny_data, progress=False, log=lambda m: None)
+    with pytest.raises(TrainError, match="nothing to resume"):
+        train(_cfg(), tmp_path / "empty", resume=True, data_dir=tiny_data, progress=False)
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0), dict(model="nope"),
+                                 dict(ema=1.5), dict(device="tpu")])
+def test_bad_settings_are_one_line_errors(bad, tiny_data, tmp_path):
+    with pytest.raises(TrainError) as e:
+        train(_cfg(**bad), tmp_path / "r", data_dir=tiny_data, progress=False)
+    assert "\n" not in str(e.value)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Runs the real CLI in a child process with the generated 'tiny' dataset registered.
+CHILD = ("import sys; from inkdigit.data import DATASETS; from tests.conftest import tiny_spec, tiny_arrays; "
+         "DATASETS['tiny'] = tiny_spec('tiny', tiny_arrays()); from inkdigit.cli import main; "
+         "sys.exit(main(sys.argv[1:]))")
+
+
+def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
+    """SIGTERM mid-run: the process says how to resume, files are whole, and --resume finishes the run."""
+    run = tmp_path / "killed"
+    common = ["--no-progress", "--out", str(run), "--data-dir", str(tiny_data)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "train", "--dataset", "tiny", "--epochs", "500", "--threads", "1",
+         "--val-size", "100", *common],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert "--resume" in err and "Traceback" not in err
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    done = torch.load(run / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 1 <= done < 500
+    r = subprocess.run([sys.executable, "-c", CHILD, "train", "--resume", "--epochs", str(done + 1), *common],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming {run} after epoch {done}" in r.stdout
+    assert json.loads((run / "metrics.json").read_text())["epochs"][-1]["epoch"] == done + 1
+
+
+@pytest.mark.slow
+def test_paper_model_one_epoch_on_real_mnist(tmp_path):
+    """The paper's recipe, one epoch on real MNIST, must already reach 97.5% on the test set."""
+    metrics = train(TrainConfig(model="paper", epochs=1, seed=0), tmp_path / "paper1", progress=False,
+                    log=lambda m: None)
+    assert metrics["test_accuracy"] >= 0.975
+    assert metrics["test_size"] == 10000
