@@ -51,6 +51,7 @@ demo: venv
 
 # Rebuild the bundled models from scratch with their documented recipes.
 models: venv data
+	rm -rf runs/bundled-paper
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
 	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
 

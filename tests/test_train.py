@@ -118,12 +118,3 @@ def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"resuming {run} after epoch {done}" in r.stdout
     assert json.loads((run / "metrics.json").read_text())["epochs"][-1]["epoch"] == done + 1
-
-
-@pytest.mark.slow
-def test_paper_model_one_epoch_on_real_mnist(tmp_path):
-    """The paper's recipe, one epoch on real MNIST, must already reach 97.5% on the test set."""
-    metrics = train(TrainConfig(model="paper", epochs=1, seed=0), tmp_path / "paper1", progress=False,
-                    log=lambda m: None)
-    assert metrics["test_accuracy"] >= 0.975
-    assert metrics["test_size"] == 10000

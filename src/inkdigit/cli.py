@@ -21,6 +21,13 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus where to get help), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _fmt() -> type[argparse.HelpFormatter]:
     return argparse.ArgumentDefaultsHelpFormatter
 
@@ -129,10 +136,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree for every subcommand (defaults shown in --help)."""
-    p = argparse.ArgumentParser(prog=PROG, description="Read handwritten digits: train, evaluate, export, "
+    p = Parser(prog=PROG, description="Read handwritten digits: train, evaluate, export, "
                                 "predict, serve a web app, or open the desktop app.", formatter_class=_fmt())
     p.add_argument("--version", action="version", version=f"{PROG} {inkdigit.__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
     f = sub.add_parser("fetch", help="download and verify a dataset into the cache", formatter_class=_fmt())
     f.add_argument("--dataset", default="mnist", help="dataset name")

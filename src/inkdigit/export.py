@@ -7,9 +7,12 @@ preprocessing version, test accuracy, training settings and package version, so 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +46,20 @@ def to_onnx_bytes(module: nn.Module) -> bytes:
     """Serialise `module` ([N,1,28,28] float → [N,10]) to ONNX bytes with a dynamic batch axis."""
     module = module.eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(2, 1, 28, 28)
-    buf = io.BytesIO()
-    # The TorchScript exporter is quick, needs no extra packages and handles these plain convnets exactly.
-    torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                      opset_version=OPSET, dynamo=False)
-    return buf.getvalue()
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # it warns about torchvision ops we never use
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's concern
+            program = torch.onnx.export(
+                module, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET, dynamo=True,
+                verbose=False, optimize=True,
+            )
+    finally:
+        onnx_log.setLevel(level)
+    return program.model_proto.SerializeToString()
 
 
 def attach_metadata(onnx_bytes: bytes, meta: dict) -> bytes:

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -391,7 +392,9 @@ def load_run(run_dir: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
         raise TrainError(f"{run}: no model.pt (training not finished? resume with --resume)")
     try:
         model = build_model(settings["model"])
-        state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a corrupt file's pickle warnings add nothing to the error below
+            state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as e:  # a corrupt or foreign file: report it in one line
         raise TrainError(f"{run}/model.pt: cannot load weights ({str(e).splitlines()[0][:200]})") from None

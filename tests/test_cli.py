@@ -1,0 +1,140 @@
+"""The `inkdigit` command as a user runs it: errors are one line and non-zero, predict prints what it read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inkdigit", *args], input=stdin, capture_output=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+def one_line_error(r: subprocess.CompletedProcess, code: int = 1) -> str:
+    err = r.stderr.decode()
+    assert r.returncode == code, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--epochs", "many"], ["train", "--optimizer", "lbfgs"], ["predict"], ["nope"],
+    ["evaluate"], ["export", "runs/x"], ["serve", "--port", "http"],
+])
+def test_bad_flags_exit_2_with_one_line(args):
+    line = one_line_error(run(*args), code=2)
+    assert "error:" in line and "--help" in line
+
+
+def test_help_shows_defaults():
+    out = run("train", "--help").stdout.decode()
+    assert "--batch-size" in out and "--dry-run" in out and "(default: 0)" in out
+
+
+def test_missing_data_says_fetch(tmp_path):
+    line = one_line_error(run("train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")))
+    assert "inkdigit fetch" in line
+
+
+def test_fetch_with_nothing_reachable_fails_clearly(tmp_path):
+    r = run("fetch", "--data-dir", str(tmp_path), "--mirror", "http://127.0.0.1:9/", "--no-npm", "--timeout", "1")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err
+    assert "could not get mnist" in err and "127.0.0.1:9" in err and str(tmp_path / "mnist") in err
+
+
+def test_unreadable_run_dirs(tmp_path):
+    assert "no such run directory" in one_line_error(run("evaluate", str(tmp_path / "missing")))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    assert "config.json" in one_line_error(run("evaluate", str(bad)))
+    (bad / "config.json").write_text(json.dumps({"settings": {"model": "paper"}}))
+    assert "no model.pt" in one_line_error(run("export", str(bad), "--out", str(tmp_path / "x.onnx")))
+    (bad / "model.pt").write_bytes(b"\x80garbage")
+    assert "cannot load weights" in one_line_error(run("evaluate", str(bad)))
+
+
+def test_dry_run_trains_and_writes_a_run(tmp_path):
+    r = run("train", "--dry-run", "--no-progress", "--out", str(tmp_path / "dry"), "--threads", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode()
+    assert "epoch   1/1" in out and "test accuracy" in out
+    assert (tmp_path / "dry" / "model.pt").is_file()
+
+
+# --- predict -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory, mnist_test):
+    """Canvas-like PNGs of MNIST test digits (black on white, 280x280) plus their labels."""
+    images, labels = mnist_test
+    folder = tmp_path_factory.mktemp("digits")
+    picks = [0, 1, 2, 3, 4]  # labels 7 2 1 0 4
+    for i in picks:
+        Image.fromarray(255 - images[i]).resize((280, 280), Image.Resampling.BILINEAR).save(folder / f"d{i}.png")
+    return folder, [int(labels[i]) for i in picks]
+
+
+def test_predict_table_json_and_folder(digit_files):
+    folder, labels = digit_files
+    r = run("predict", str(folder / "d0.png"))
+    assert r.returncode == 0, r.stderr.decode()
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["file", "digit", "conf"]
+    assert lines[1].split()[1] == "7"
+    r = run("predict", str(folder), "--json", "--top-k", "2")
+    rows = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+    assert [row["label"] for row in rows] == labels
+    assert all(len(row["top_k"]) == 2 and abs(sum(row["probabilities"]) - 1) < 1e-4 for row in rows)
+
+
+def test_predict_reads_stdin(digit_files):
+    folder, _ = digit_files
+    r = run("predict", "-", "--json", stdin=(folder / "d2.png").read_bytes())
+    assert r.returncode == 0 and json.loads(r.stdout)["label"] == 1
+
+
+def test_predict_reports_bad_files_and_still_reads_the_rest(digit_files, tmp_path):
+    folder, _ = digit_files
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    r = run("predict", str(folder / "d0.png"), str(tmp_path / "junk.png"), str(tmp_path / "blank.png"),
+            str(tmp_path / "missing.png"), "--json")
+    assert r.returncode == 1
+    errs = r.stderr.decode().splitlines()
+    assert len(errs) == 3 and all(e.startswith("inkdigit: error: ") for e in errs)
+    assert any("junk.png" in e for e in errs) and any("missing.png" in e and "no such file" in e for e in errs)
+    assert any("blank.png" in e for e in errs)
+    assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
+
+
+def test_predict_number_and_unsure_flag(digit_files, mnist_test, tmp_path):
+    images, labels = mnist_test
+    row = np.concatenate([np.pad(255 - images[i], 8, constant_values=255) for i in (0, 1, 2)], axis=1)
+    Image.fromarray(row).resize((row.shape[1] * 5, row.shape[0] * 5)).save(tmp_path / "n.png")
+    r = run("predict", str(tmp_path / "n.png"), "--number", "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    res = json.loads(r.stdout)
+    assert res["text"] == "721" and len(res["digits"]) == 3
+    assert res["digits"][0]["box"][0] < res["digits"][1]["box"][0] < res["digits"][2]["box"][0]
+    folder, _ = digit_files
+    r = run("predict", str(folder / "d0.png"), "--min-confidence", "1.0")
+    assert "not sure" in r.stdout.decode()
+    assert "--min-confidence" in one_line_error(run("predict", str(folder / "d0.png"), "--min-confidence", "7"))
+
+
+def test_predict_unknown_model():
+    line = one_line_error(run("predict", "x.png", "--model", "no-such-model"))
+    assert "no-such-model" in line and "paper" in line
