@@ -7,7 +7,7 @@ INKDIGIT := $(VENV)/bin/inkdigit
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
-SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool x11-utils
+SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool
 PYTEST_ARGS ?=
 
 .PHONY: demo test venv sysdeps data models lint bench clean help
