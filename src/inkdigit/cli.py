@@ -230,6 +230,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         "inkdigit.export": ["ExportError"],
         "inkdigit.inference": ["ModelNotFoundError"],
         "inkdigit.preprocess": ["ImageError"],
+        "inkdigit.server.app": ["ServeError"],
     }
     for mod, names in mods.items():
         m = sys.modules.get(mod)

@@ -1,0 +1,369 @@
+"""FastAPI app: the drawing page, the JSON API for reading digits and numbers, and ``serve()`` for the CLI."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inkdigit.server import schemas
+from inkdigit.server.bodies import ApiError, read_batch, read_image
+from inkdigit.server.registry import ModelRegistry
+from inkdigit.server.render import stage_previews
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DEFAULT_MAX_BYTES = 5_000_000
+DEFAULT_MAX_BATCH_BYTES = 25_000_000
+ENV_MODEL = "INKDIGIT_SERVE_MODEL"
+ENV_CORS = "INKDIGIT_SERVE_CORS"
+# The page and the docs load nothing from other hosts; the policy makes a stray CDN link fail loudly.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class ServeError(RuntimeError):
+    """The server could not start (for example the port is taken); the message is one line."""
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A compact JSON answer (plain ``json.dumps``: our payloads are already JSON types)."""
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    return Response(content=body, status_code=status, media_type="application/json")
+
+
+def error_response(status: int, message: str) -> Response:
+    """The shape of every error answer: ``{"error": "one line"}``."""
+    return json_response({"error": message}, status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One line naming each bad parameter and why, e.g. ``top_k: Input should be less than ...``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return "bad parameters: " + "; ".join(parts)
+
+
+def _image_error_status(exc: Exception) -> int | None:
+    """HTTP status for an exception raised while reading an image, or None if it is not an input problem."""
+    from inkdigit import preprocess
+
+    if isinstance(exc, preprocess.ImageTooLargeError):
+        return 413
+    if isinstance(exc, preprocess.ImageError):
+        return 422
+    try:
+        from PIL import Image
+
+        if isinstance(exc, Image.DecompressionBombError):
+            return 413
+    except ImportError:  # pragma: no cover - pillow is a hard dependency
+        pass
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    """First line of an exception's message, without Python object reprs that mean nothing to a client."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", line)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Map every failure to ``{"error"}`` with a 4xx status; a failed request never stops the server."""
+
+    from inkdigit import inference, preprocess
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_params(_: Request, exc: RequestValidationError) -> Response:
+        return error_response(422, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return error_response(exc.status_code, message)
+
+    @app.exception_handler(preprocess.ImageError)
+    async def _image_error(_: Request, exc: preprocess.ImageError) -> Response:
+        return error_response(_image_error_status(exc) or 422, _one_line(exc))
+
+    @app.exception_handler(inference.ModelNotFoundError)
+    async def _no_model(_: Request, exc: Exception) -> Response:
+        return error_response(404, _one_line(exc))
+
+
+def create_app(
+    model: str | None = None,
+    cors_origins: Iterable[str] = (),
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    loader: Callable[[str | None], Any] | None = None,
+    lister: Callable[[], list[dict]] | None = None,
+) -> FastAPI:
+    """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
+
+    ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests use them to inject fakes).
+    """
+    from inkdigit import __version__
+
+    registry = ModelRegistry(model, loader=loader, lister=lister)
+    app = FastAPI(
+        title="inkdigit",
+        version=__version__,
+        summary="Read handwritten digits and numbers with a small MNIST CNN.",
+        description=schemas.API_DESCRIPTION,
+        docs_url=None,  # FastAPI's built-in docs pull Swagger UI from a CDN; /docs below is local
+        redoc_url=None,
+        openapi_tags=schemas.TAGS,
+    )
+    app.state.registry = registry
+    app.state.max_bytes = max_bytes
+    origins = [o for o in cors_origins if o]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
+    _add_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def page(name: str) -> Response:
+        return FileResponse(
+            STATIC_DIR / name,
+            media_type="text/html",
+            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return page("index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return page("docs.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        summary="Liveness check",
+        response_model=schemas.Health,
+        description="Answers 200 while the server runs and its default model is loaded.",
+    )
+    async def healthz() -> Response:
+        return json_response({"status": "ok", "model": registry.default.name, "version": __version__})
+
+    @app.get(
+        "/api/models",
+        tags=["models"],
+        summary="List the models",
+        response_model=schemas.ModelList,
+        description="The models this server can read with (pass one as `?model=`); "
+        "`default` marks the one used when no model is named.",
+    )
+    async def models() -> Response:
+        return json_response({"default": registry.default.name, "models": registry.catalogue()})
+
+    def _predict(data: bytes, model_name: str | None, top_k: int, preview: bool) -> dict:
+        start = time.perf_counter()
+        predictor = registry.get(model_name)
+        if preview:
+            from inkdigit import preprocess
+
+            # Preprocess once and keep the stages; the model then reads the same 28x28 the page shows.
+            stages = preprocess.preprocess(data, return_stages=True)
+            probs = predictor.predict_arrays(stages.final[None])[0]
+            result = predictor.prediction(probs, stages.final, top_k).to_dict(preview=True)
+            result["stages"] = stage_previews(stages)
+        else:
+            result = predictor.predict(data, top_k=top_k).to_dict()
+        result["model"] = predictor.name
+        result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        return result
+
+    def _predict_number(data: bytes, model_name: str | None, top_k: int, preview: bool) -> dict:
+        start = time.perf_counter()
+        predictor = registry.get(model_name)
+        number = predictor.predict_number(data, top_k=top_k)
+        result = number.to_dict(preview=preview)
+        result["model"] = predictor.name
+        result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        return result
+
+    def _predict_batch(uploads: list, model_name: str | None, top_k: int, preview: bool) -> dict:
+        predictor = registry.get(model_name)
+        results = []
+        for upload in uploads:
+            item: dict[str, Any] = {"filename": upload.filename}
+            if upload.error is not None:
+                item.update(ok=False, status=upload.error.status, error=upload.error.message)
+            else:
+                try:
+                    item.update(
+                        ok=True, **predictor.predict(upload.data, top_k=top_k).to_dict(preview=preview)
+                    )
+                except Exception as exc:
+                    status = _image_error_status(exc)
+                    if status is None:
+                        raise
+                    item.update(ok=False, status=status, error=_one_line(exc))
+            results.append(item)
+        return {"model": predictor.name, "count": len(results), "results": results}
+
+    @app.post(
+        "/api/predict",
+        tags=["read"],
+        summary="Read one digit",
+        response_model=schemas.PredictionOut,
+        responses=schemas.ERROR_RESPONSES,
+        openapi_extra=schemas.image_body("The image of one handwritten digit."),
+        description=schemas.PREDICT_DESCRIPTION,
+    )
+    async def predict(
+        request: Request,
+        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
+        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
+        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+    ) -> Response:
+        data = await read_image(request, max_bytes)
+        return json_response(await run_in_threadpool(_predict, data, model, top_k, preview))
+
+    @app.post(
+        "/api/predict/number",
+        tags=["read"],
+        summary="Read a number (several digits side by side)",
+        response_model=schemas.NumberOut,
+        responses=schemas.ERROR_RESPONSES,
+        openapi_extra=schemas.image_body("An image of digits written side by side, left to right."),
+        description=schemas.NUMBER_DESCRIPTION,
+    )
+    async def predict_number(
+        request: Request,
+        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
+        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
+        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+    ) -> Response:
+        data = await read_image(request, max_bytes)
+        return json_response(await run_in_threadpool(_predict_number, data, model, top_k, preview))
+
+    @app.post(
+        "/api/predict/batch",
+        tags=["read"],
+        summary="Read many images, one digit each",
+        response_model=schemas.BatchOut,
+        responses=schemas.ERROR_RESPONSES,
+        openapi_extra=schemas.BATCH_BODY,
+        description=schemas.BATCH_DESCRIPTION,
+    )
+    async def predict_batch(
+        request: Request,
+        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
+        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
+        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+    ) -> Response:
+        uploads = await read_batch(request, max_bytes, max_batch_bytes)
+        return json_response(await run_in_threadpool(_predict_batch, uploads, model, top_k, preview))
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for multi-worker serving: each worker process reads its settings from the environment."""
+    model = os.environ.get(ENV_MODEL) or None
+    cors = json.loads(os.environ.get(ENV_CORS) or "[]")
+    return create_app(model, cors)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves: a taken port becomes a one-line ServeError, port 0 a real port."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot serve on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}/"
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model: str | None = None,
+    workers: int = 1,
+    cors_origins: list[str] | None = None,
+) -> None:
+    """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening."""
+    import uvicorn
+
+    cors = list(cors_origins or [])
+    app = create_app(model, cors)  # loads the model now: a bad --model fails before uvicorn starts
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    if not is_loopback(host):
+        print(
+            f"warning: serving on {host} makes the app reachable from other machines; it has no login",
+            file=sys.stderr,
+        )
+    url = _url(host, port)
+    name = app.state.registry.default.name
+    print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False, "server_header": False}
+    if workers > 1:
+        os.environ[ENV_MODEL] = model or ""
+        os.environ[ENV_CORS] = json.dumps(cors)
+        sock.close()  # uvicorn's supervisor binds again and hands the socket to its worker processes
+        uvicorn.run(
+            "inkdigit.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, **options
+        )
+        return
+    config = uvicorn.Config(app, **options)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

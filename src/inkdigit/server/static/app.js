@@ -1,0 +1,655 @@
+// inkdigit page: draw on a canvas, read the digit live from the server. Plain JS, no build step.
+(function () {
+  "use strict";
+
+  var REF = 280;              // brush sizes are in pixels of a REF x REF canvas; digit drawings are sent at REF
+  var NUMBER_SEND = 560;      // number mode sends a larger image so small digits keep their detail
+  var THROTTLE_MS = 150;      // at most one live read per this many ms while drawing
+  var CONFIDENT = 0.6;        // fallback threshold if the server does not say "unsure"
+
+  var $ = function (id) { return document.getElementById(id); };
+  var pad = $("pad"), overlay = $("overlay"), wrap = $("pad-wrap");
+  var ctx = pad.getContext("2d"), octx = overlay.getContext("2d");
+
+  var state = {
+    strokes: [],        // each: {w: brush size in REF px, pts: [[x, y], ...] in 0..1 canvas units}
+    redo: [],
+    image: null,        // {bitmap, file, w, h} when an image was opened
+    drawing: null,      // the stroke under the pointer
+    pointerId: null,
+    mode: "digit",
+    model: "",
+    brush: 20,
+    brushes: { digit: 20, number: 12 },   // a number's digits are smaller, so its pen is finer
+    size: 0,            // canvas CSS size in px
+    dpr: 1,
+    version: 0,         // bumps on every change of the drawing
+    last: null,         // last answer: {kind, data, map}
+    opening: 0,         // images being decoded
+  };
+
+  // ---------------------------------------------------------------- drawing
+
+  function colours() {
+    var css = getComputedStyle(document.documentElement);
+    return { ink: css.getPropertyValue("--ink").trim() || "#000", accent: css.getPropertyValue("--accent").trim() };
+  }
+
+  // Where an image sits inside a square of side `side` (letter-boxed, centred, never upscaled past 1:1 * fit).
+  function imageRect(img, side) {
+    var scale = Math.min(side / img.w, side / img.h);
+    var w = img.w * scale, h = img.h * scale;
+    return { x: (side - w) / 2, y: (side - h) / 2, w: w, h: h, scale: scale };
+  }
+
+  // Smooth stroke: quadratic curves through the midpoints of successive points.
+  function traceStroke(c, stroke, side) {
+    var pts = stroke.pts, n = pts.length;
+    c.lineWidth = stroke.w * side / REF;
+    if (n === 1) {
+      c.beginPath();
+      c.arc(pts[0][0] * side, pts[0][1] * side, c.lineWidth / 2, 0, Math.PI * 2);
+      c.fill();
+      return;
+    }
+    c.beginPath();
+    c.moveTo(pts[0][0] * side, pts[0][1] * side);
+    for (var i = 1; i < n - 1; i++) {
+      var mx = (pts[i][0] + pts[i + 1][0]) / 2, my = (pts[i][1] + pts[i + 1][1]) / 2;
+      c.quadraticCurveTo(pts[i][0] * side, pts[i][1] * side, mx * side, my * side);
+    }
+    c.lineTo(pts[n - 1][0] * side, pts[n - 1][1] * side);
+    c.stroke();
+  }
+
+  // Paint the drawing into any 2-D context of side `side` (the screen canvas or an offscreen one).
+  function paintInto(c, side, ink, paper) {
+    c.save();
+    c.clearRect(0, 0, side, side);
+    if (paper) { c.fillStyle = paper; c.fillRect(0, 0, side, side); }
+    if (state.image) {
+      var r = imageRect(state.image, side);
+      c.imageSmoothingQuality = "high";
+      c.drawImage(state.image.bitmap, r.x, r.y, r.w, r.h);
+    }
+    c.strokeStyle = ink; c.fillStyle = ink;
+    c.lineCap = "round"; c.lineJoin = "round";
+    var all = state.drawing ? state.strokes.concat([state.drawing]) : state.strokes;
+    for (var i = 0; i < all.length; i++) traceStroke(c, all[i], side);
+    c.restore();
+  }
+
+  var paintQueued = false;
+  function paint() {
+    if (paintQueued) return;
+    paintQueued = true;
+    requestAnimationFrame(function () {
+      paintQueued = false;
+      ctx.setTransform(state.dpr, 0, 0, state.dpr, 0, 0);
+      paintInto(ctx, state.size, colours().ink, null);
+      $("hint").classList.toggle("hidden", !isBlank());
+      $("undo").disabled = state.strokes.length === 0 && !state.image;
+      $("clear").disabled = isBlank();
+    });
+  }
+
+  function isBlank() { return state.strokes.length === 0 && !state.drawing && !state.image; }
+
+  function resize() {
+    var rect = wrap.getBoundingClientRect();
+    var dpr = window.devicePixelRatio || 1;
+    state.size = rect.width; state.dpr = dpr;
+    [pad, overlay].forEach(function (c) {
+      c.width = Math.max(1, Math.round(rect.width * dpr));
+      c.height = Math.max(1, Math.round(rect.height * dpr));
+    });
+    paint();
+    drawOverlay();
+  }
+
+  function pointAt(e) {
+    var r = pad.getBoundingClientRect();
+    return [(e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height];
+  }
+
+  function onPointerDown(e) {
+    if (state.pointerId !== null) return;                     // one pen at a time: a resting palm is ignored
+    if (e.pointerType === "mouse" && e.button !== 0) return;
+    e.preventDefault();
+    pad.setPointerCapture(e.pointerId);
+    state.pointerId = e.pointerId;
+    state.drawing = { w: state.brush, pts: [pointAt(e)] };
+    state.redo = [];
+    changed();
+  }
+
+  function onPointerMove(e) {
+    if (e.pointerId !== state.pointerId || !state.drawing) return;
+    e.preventDefault();
+    var events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+    if (!events.length) events = [e];
+    for (var i = 0; i < events.length; i++) {
+      var p = pointAt(events[i]), pts = state.drawing.pts, q = pts[pts.length - 1];
+      // Skip sub-pixel jitter; it only makes curves lumpy.
+      if (Math.abs(p[0] - q[0]) * state.size + Math.abs(p[1] - q[1]) * state.size >= 1) pts.push(p);
+    }
+    changed();
+  }
+
+  function onPointerUp(e) {
+    if (e.pointerId !== state.pointerId) return;
+    if (state.drawing) state.strokes.push(state.drawing);
+    state.drawing = null;
+    state.pointerId = null;
+    changed(true);
+  }
+
+  // Something in the drawing changed: repaint, and read it (now at a stroke's end, throttled while drawing).
+  function changed(final) {
+    state.version++;
+    paint();
+    if (isBlank()) { showEmpty(); return; }
+    requestRead(Boolean(final));
+  }
+
+  function undo() {
+    if (state.drawing) return;
+    if (state.strokes.length) state.redo.push(state.strokes.pop());
+    else if (state.image) state.image = null;
+    else return;
+    changed(true);
+  }
+
+  function redo() {
+    if (!state.redo.length || state.drawing) return;
+    state.strokes.push(state.redo.pop());
+    changed(true);
+  }
+
+  function clearAll() {
+    if (state.drawing) return;
+    if (isBlank()) return;
+    state.strokes = []; state.redo = []; state.image = null;
+    changed(true);
+    announce("Cleared.");
+  }
+
+  // ---------------------------------------------------------------- images
+
+  function openFile(file) {
+    if (!file) return;
+    if (file.type && !/^image\//.test(file.type)) {
+      showError("That is not an image", file.name + " is " + file.type + "; pick a PNG, JPEG or similar.");
+      return;
+    }
+    state.opening++;
+    var done = function (bitmap, w, h) {
+      state.opening--;
+      state.strokes = []; state.redo = [];
+      state.image = { bitmap: bitmap, file: file, w: w || 1, h: h || 1 };
+      changed(true);
+    };
+    if (window.createImageBitmap) {
+      createImageBitmap(file).then(function (b) { done(b, b.width, b.height); }, function () {
+        // The browser cannot decode it; the server may (or will explain why not).
+        done(emptyBitmap(), 1, 1);
+      });
+    } else {
+      var img = new Image();
+      img.onload = function () { done(img, img.naturalWidth, img.naturalHeight); };
+      img.onerror = function () { done(emptyBitmap(), 1, 1); };
+      img.src = URL.createObjectURL(file);
+    }
+  }
+
+  function emptyBitmap() { var c = document.createElement("canvas"); c.width = c.height = 1; return c; }
+
+  // ---------------------------------------------------------------- talking to the server
+
+  // What to send: the opened file as is (best fidelity), or the drawing rendered black on white.
+  // `map` turns pixel coordinates of what we sent into 0..1 canvas units (to place boxes).
+  function payload() {
+    if (state.image && state.strokes.length === 0 && !state.drawing && state.image.file) {
+      var r = imageRect(state.image, 1);
+      return Promise.resolve({
+        blob: state.image.file,
+        map: { x: r.x, y: r.y, s: r.scale, w: state.image.w, h: state.image.h },
+      });
+    }
+    var side = state.mode === "number" ? NUMBER_SEND : REF;
+    var c = document.createElement("canvas");
+    c.width = c.height = side;
+    paintInto(c.getContext("2d"), side, "#000000", "#ffffff");
+    // toDataURL, not toBlob: Chromium may defer toBlob's encoding to idle time (up to a second after the
+    // last input event), which would delay the reading at a stroke's end.
+    return Promise.resolve({ blob: dataUrlToBlob(c.toDataURL("image/png")), map: { x: 0, y: 0, s: 1 / side, w: side, h: side } });
+  }
+
+  function dataUrlToBlob(url) {
+    var comma = url.indexOf(","), type = url.slice(5, url.indexOf(";"));
+    var bin = atob(url.slice(comma + 1)), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Blob([bytes], { type: type });
+  }
+
+  var net = { inFlight: false, pending: false, urgent: false, lastSent: 0, timer: 0 };
+
+  function requestRead(urgent) {
+    net.pending = true;
+    net.urgent = net.urgent || urgent;
+    schedule();
+  }
+
+  function schedule() {
+    if (net.inFlight || !net.pending) return;            // never more than one request in flight
+    clearTimeout(net.timer);
+    var wait = net.urgent ? 0 : Math.max(0, net.lastSent + THROTTLE_MS - performance.now());
+    net.timer = setTimeout(send, wait);
+  }
+
+  function endpoint() {
+    var path = state.mode === "number" ? "/api/predict/number" : "/api/predict";
+    var q = "?preview=true&top_k=3";
+    if (state.model) q += "&model=" + encodeURIComponent(state.model);
+    return path + q;
+  }
+
+  function send() {
+    if (net.inFlight || !net.pending) return;
+    if (isBlank()) { net.pending = false; net.urgent = false; return; }
+    var announceIt = net.urgent && !state.drawing;
+    net.pending = false; net.urgent = false;
+    net.inFlight = true;
+    var version = state.version, mode = state.mode;
+    payload().then(function (p) {
+      var type = (p.blob && p.blob.type) || "application/octet-stream";
+      net.lastSent = performance.now();                  // the throttle counts from one request to the next
+      return fetch(endpoint(), { method: "POST", body: p.blob, headers: { "Content-Type": type } })
+        .then(function (res) {
+          return res.json().catch(function () { return { error: "The server sent something unreadable (" + res.status + ")." }; })
+            .then(function (data) { return { res: res, data: data, map: p.map }; });
+        });
+    }).then(function (r) {
+      if (isBlank() || mode !== state.mode) return;        // cleared or switched while we waited
+      var fresh = version === state.version;
+      if (!r.res.ok) {
+        if (r.res.status === 422 && /blank|no ink|nothing/i.test(r.data.error || "")) showEmpty("Too faint to read", r.data.error);
+        else showError(errorTitle(r.res.status), r.data.error || ("HTTP " + r.res.status));
+        return;
+      }
+      state.last = { kind: mode, data: r.data, map: r.map };
+      if (mode === "number") showNumber(r.data, announceIt && fresh); else showDigit(r.data, announceIt && fresh);
+      drawOverlay();
+    }).catch(function () {
+      showError("Can't reach the server", "Is inkdigit serve still running?");
+    }).then(function () {
+      net.inFlight = false;
+      schedule();
+    });
+  }
+
+  function errorTitle(status) {
+    if (status === 413) return "That image is too large";
+    if (status === 415) return "That is not an image";
+    if (status === 404) return "Unknown model";
+    return "Can't read that";
+  }
+
+  // ---------------------------------------------------------------- showing answers
+
+  var bars = [];
+  function buildBars() {
+    var list = $("bars");
+    for (var d = 0; d < 10; d++) {
+      var li = document.createElement("li");
+      li.innerHTML = '<div class="col"><span class="fill"></span></div><span class="digit">' + d +
+        '</span><span class="pct">0%</span>';
+      li.setAttribute("aria-label", d + ": 0 percent");
+      list.appendChild(li);
+      bars.push(li);
+    }
+  }
+
+  function pct(p) {
+    var v = p * 100;
+    if (v >= 99.95) return "100%";
+    if (v >= 10) return v.toFixed(0) + "%";
+    if (v >= 0.95) return v.toFixed(0) + "%";
+    return v > 0.05 ? v.toFixed(1) + "%" : "0%";
+  }
+
+  function setBars(probs, top) {
+    for (var d = 0; d < 10; d++) {
+      var p = probs ? probs[d] : 0;
+      bars[d].querySelector(".fill").style.height = (p * 100).toFixed(1) + "%";
+      bars[d].querySelector(".pct").textContent = pct(p);
+      bars[d].classList.toggle("top", probs !== null && d === top);
+      bars[d].setAttribute("aria-label", d + ": " + Math.round(p * 100) + " percent");
+    }
+  }
+
+  function setStage(id, src) {
+    var box = $(id);
+    box.textContent = "";
+    if (src) {
+      var img = new Image();
+      img.alt = "";
+      img.src = src;
+      box.appendChild(img);
+    }
+  }
+
+  function setAnswer(stateName, big, verdict, sub, meter) {
+    var answer = $("answer");
+    var changedAnswer = $("big").textContent !== big || answer.dataset.state !== stateName;
+    answer.dataset.state = stateName;
+    answer.dataset.mode = state.mode;
+    $("big").textContent = big;
+    $("verdict").textContent = verdict;
+    $("sub").textContent = sub;
+    $("meter-fill").style.width = Math.round((meter || 0) * 100) + "%";
+    if (changedAnswer && (stateName === "sure" || stateName === "unsure")) {
+      answer.classList.remove("pop");
+      void answer.offsetWidth;                               // restart the animation
+      answer.classList.add("pop");
+    }
+    if (state.mode === "number") {
+      var n = big.length;
+      answer.style.setProperty("--num-size", (n <= 3 ? 84 : n <= 5 ? 64 : n <= 8 ? 44 : 30) + "px");
+    }
+  }
+
+  function isUnsure(r) { return typeof r.unsure === "boolean" ? r.unsure : r.confidence < CONFIDENT; }
+
+  function runnerUp(r) {
+    var list = (r.top_k || []).map(function (t) { return Array.isArray(t) ? t[0] : t.label; });
+    return list.filter(function (d) { return d !== r.label; })[0];
+  }
+
+  function showDigit(r, speak) {
+    var unsure = isUnsure(r);
+    var second = runnerUp(r);
+    var conf = Math.round(r.confidence * 100);
+    if (unsure) {
+      setAnswer("unsure", String(r.label), "Not sure",
+        "Maybe " + r.label + (second !== undefined ? " or " + second : "") + " (" + conf + "% for " + r.label + ")", r.confidence);
+    } else {
+      setAnswer("sure", String(r.label), "It's a " + r.label, conf + "% sure" + timing(r), r.confidence);
+    }
+    setBars(r.probabilities, r.label);
+    $("bars").hidden = false; $("chips").hidden = true; $("stages").hidden = false;
+    var st = r.stages || {};
+    setStage("stage-crop", st.crop); setStage("stage-fit", st.fit20); setStage("stage-final", st.final || r.preview_png);
+    $("sees").classList.remove("empty");
+    if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + conf + " percent sure.");
+  }
+
+  function showNumber(r, speak) {
+    var digits = r.digits || [];
+    var anyUnsure = digits.some(isUnsure);
+    var conf = Math.round((r.confidence || 0) * 100);
+    setAnswer(anyUnsure ? "unsure" : "sure", r.text || "?",
+      anyUnsure ? "Not sure about every digit" : digits.length + (digits.length === 1 ? " digit" : " digits"),
+      conf + "% sure overall" + timing(r), r.confidence);
+    var chips = $("chips");
+    chips.textContent = "";
+    digits.forEach(function (d, i) {
+      var li = document.createElement("li");
+      if (isUnsure(d)) li.classList.add("unsure");
+      var img = new Image();
+      img.alt = "";
+      if (d.preview_png) img.src = d.preview_png;
+      var b = document.createElement("b"); b.textContent = String(d.label);
+      var s = document.createElement("small"); s.textContent = Math.round(d.confidence * 100) + "%";
+      var row = document.createElement("span"); row.className = "row";
+      row.appendChild(b); row.appendChild(s);
+      li.appendChild(img); li.appendChild(row);
+      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + Math.round(d.confidence * 100) + " percent");
+      chips.appendChild(li);
+    });
+    $("bars").hidden = true; chips.hidden = false; $("stages").hidden = true;
+    $("sees").classList.remove("empty");
+    if (speak) announce("Reads " + (r.text || "nothing") + ".");
+  }
+
+  function timing(r) { return typeof r.elapsed_ms === "number" ? " · " + r.elapsed_ms.toFixed(1) + "\u00a0ms" : ""; }
+
+  function showEmpty(title, detail) {
+    state.last = null;
+    setAnswer("empty", "?", title || (state.mode === "number" ? "Write a number" : "Draw something"),
+      detail || (state.mode === "number" ? "Write digits side by side; each gets a box." : "The answer appears while you draw."), 0);
+    setBars(null, -1);
+    $("bars").hidden = state.mode === "number"; $("chips").hidden = true; $("chips").textContent = "";
+    $("stages").hidden = false;
+    setStage("stage-crop", null); setStage("stage-fit", null); setStage("stage-final", null);
+    $("sees").classList.add("empty");
+    drawOverlay();
+  }
+
+  function showError(title, detail) {
+    state.last = null;
+    setAnswer("error", "!", title, detail, 0);
+    setBars(null, -1);
+    drawOverlay();
+    announce(title + ". " + detail);
+  }
+
+  function announce(text) {
+    var live = $("live");
+    live.textContent = "";
+    setTimeout(function () { live.textContent = text; }, 30);  // re-set so repeated answers are spoken again
+  }
+
+  // Boxes over the drawing: each digit's box in number mode, the ink box in digit mode.
+  function drawOverlay() {
+    var s = state.size, last = state.last;
+    octx.setTransform(state.dpr, 0, 0, state.dpr, 0, 0);
+    octx.clearRect(0, 0, s, s);
+    if (!last || isBlank()) return;
+    var m = last.map, c = colours();
+    var toCanvas = function (box, srcW) {
+      // Scale from the server's pixels to what we sent (the server may shrink huge images), then to the canvas.
+      var k = srcW && m.w ? m.w / srcW : 1;
+      return [box[0] * k, box[1] * k, box[2] * k, box[3] * k].map(function (v, i) {
+        return ((i % 2 === 0 ? m.x : m.y) + v * m.s) * s;
+      });
+    };
+    octx.lineWidth = 2;
+    octx.strokeStyle = c.accent;
+    octx.font = "700 " + Math.max(13, Math.round(s / 26)) + "px " + getComputedStyle(document.body).fontFamily;
+    if (last.kind === "number") {
+      var digits = last.data.digits || [];
+      digits.forEach(function (digit, i) {
+        if (!digit.box) return;
+        var b = toCanvas(digit.box, 0);
+        var pad = 6;
+        roundRect(octx, b[0] - pad, b[1] - pad, b[2] - b[0] + 2 * pad, b[3] - b[1] + 2 * pad, 8);
+        octx.setLineDash([]);
+        octx.stroke();
+        var label = String(digit.label);
+        var tw = octx.measureText(label).width + 12, th = Math.max(20, s / 18);
+        octx.fillStyle = c.accent;
+        roundRect(octx, b[0] - pad, b[1] - pad - th - 4, tw, th, 6);
+        octx.fill();
+        octx.fillStyle = getComputedStyle(document.documentElement).getPropertyValue("--accent-text").trim();
+        octx.textBaseline = "middle";
+        octx.fillText(label, b[0] - pad + 6, b[1] - pad - th / 2 - 4);
+      });
+    } else if (last.data.stages && last.data.stages.box) {
+      var st = last.data.stages, b = toCanvas(st.box, st.size && st.size[0]);
+      octx.globalAlpha = 0.55;
+      octx.setLineDash([6, 6]);
+      roundRect(octx, b[0] - 4, b[1] - 4, b[2] - b[0] + 8, b[3] - b[1] + 8, 6);
+      octx.stroke();
+      octx.globalAlpha = 1;
+    }
+  }
+
+  function roundRect(c, x, y, w, h, r) {
+    c.beginPath();
+    if (c.roundRect) { c.roundRect(x, y, w, h, r); return; }
+    c.rect(x, y, w, h);
+  }
+
+  // ---------------------------------------------------------------- controls
+
+  function setMode(mode) {
+    if (mode === state.mode) return;
+    state.mode = mode;
+    $("mode-digit").setAttribute("aria-pressed", String(mode === "digit"));
+    $("mode-number").setAttribute("aria-pressed", String(mode === "number"));
+    $("pad-title-text").textContent = mode === "number" ? "Write a number" : "Draw a digit";
+    $("hint-text").textContent = mode === "number" ? "Write digits side by side" : "Draw a digit here";
+    setBrush(state.brushes[mode]);
+    state.last = null;
+    drawOverlay();
+    if (isBlank()) showEmpty(); else requestRead(true);
+    announce(mode === "number" ? "Number mode: write several digits side by side." : "Digit mode.");
+  }
+
+  function setBrush(v) {
+    state.brush = Math.max(8, Math.min(40, v));
+    state.brushes[state.mode] = state.brush;
+    $("brush").value = String(state.brush);
+    var dot = Math.max(4, Math.round(state.brush * 22 / 40));
+    $("brush-dot").style.setProperty("--dot", dot + "px");
+  }
+
+  function setTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    $("theme").setAttribute("aria-label", theme === "dark" ? "Use light theme" : "Use dark theme");
+    paint();
+    drawOverlay();
+  }
+
+  function loadModels() {
+    fetch("/api/models").then(function (r) { return r.json(); }).then(function (info) {
+      var select = $("model");
+      var narrow = window.matchMedia && window.matchMedia("(max-width: 520px)").matches;
+      var stored = null;
+      try { stored = localStorage.getItem("inkdigit-model"); } catch (e) { /* ignore */ }
+      select.textContent = "";
+      (info.models || []).forEach(function (m) {
+        var o = document.createElement("option");
+        o.value = m.name;
+        var acc = typeof m.test_accuracy === "number" ? (m.test_accuracy * (m.test_accuracy <= 1 ? 100 : 1)).toFixed(1) + "%" : "";
+        // On a phone the picker shows just the name; the accuracy is in the footer line.
+        o.textContent = acc && !narrow ? m.name + " · " + acc : m.name;
+        o.title = (m.description || m.name) + (acc ? " (" + acc + " on MNIST test)" : "");
+        select.appendChild(o);
+      });
+      var names = (info.models || []).map(function (m) { return m.name; });
+      state.model = names.indexOf(stored) >= 0 ? stored : info.default;
+      select.value = state.model;
+      $("model-picker").hidden = names.length === 0;
+      select.disabled = names.length < 2;
+      state.models = info.models || [];
+      describeModel();
+    }).catch(function () { /* the page still works with the server's default model */ });
+  }
+
+  function describeModel() {
+    var current = (state.models || []).filter(function (m) { return m.name === state.model; })[0];
+    if (!current) return;
+    var acc = typeof current.test_accuracy === "number" ? ", " + (current.test_accuracy * 100).toFixed(2) + "% on the MNIST test set" : "";
+    $("model-line").textContent = "Model “" + current.name + "”" + acc + ". Runs on this machine: your drawings go nowhere else.";
+  }
+
+  function onKey(e) {
+    var tag = (e.target && e.target.tagName) || "";
+    var typing = tag === "INPUT" && e.target.type !== "range" || tag === "TEXTAREA" || tag === "SELECT";
+    var mod = e.ctrlKey || e.metaKey;
+    if (mod && !e.altKey && (e.key === "z" || e.key === "Z")) {
+      e.preventDefault();
+      if (e.shiftKey) redo(); else undo();
+    } else if (mod && (e.key === "y" || e.key === "Y")) {
+      e.preventDefault(); redo();
+    } else if (e.key === "Escape") {
+      if (!isBlank()) { e.preventDefault(); clearAll(); }
+    } else if (!mod && !e.altKey && !typing) {
+      if (e.key === "n" || e.key === "N") setMode(state.mode === "number" ? "digit" : "number");
+      else if (e.key === "[") setBrush(state.brush - 2);
+      else if (e.key === "]") setBrush(state.brush + 2);
+    }
+  }
+
+  function init() {
+    buildBars();
+    setBrush(20);
+    setTheme(document.documentElement.dataset.theme === "dark" ? "dark" : "light");
+    showEmpty();
+
+    pad.addEventListener("pointerdown", onPointerDown);
+    pad.addEventListener("pointermove", onPointerMove);
+    pad.addEventListener("pointerup", onPointerUp);
+    pad.addEventListener("pointercancel", onPointerUp);
+    pad.addEventListener("lostpointercapture", onPointerUp);
+    pad.addEventListener("contextmenu", function (e) { e.preventDefault(); });
+    // Belt and braces for older mobile browsers that ignore touch-action.
+    pad.addEventListener("touchstart", function (e) { e.preventDefault(); }, { passive: false });
+    pad.addEventListener("touchmove", function (e) { e.preventDefault(); }, { passive: false });
+
+    $("undo").addEventListener("click", undo);
+    $("clear").addEventListener("click", clearAll);
+    $("brush").addEventListener("input", function (e) { setBrush(Number(e.target.value)); });
+    $("mode-digit").addEventListener("click", function () { setMode("digit"); });
+    $("mode-number").addEventListener("click", function () { setMode("number"); });
+    $("file").addEventListener("change", function (e) { openFile(e.target.files[0]); e.target.value = ""; });
+    $("theme").addEventListener("click", function () {
+      var next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+      try { localStorage.setItem("inkdigit-theme", next); } catch (err) { /* ignore */ }
+      setTheme(next);
+    });
+    $("model").addEventListener("change", function (e) {
+      state.model = e.target.value;
+      try { localStorage.setItem("inkdigit-model", state.model); } catch (err) { /* ignore */ }
+      describeModel();
+      if (!isBlank()) requestRead(true);
+    });
+    document.addEventListener("keydown", onKey);
+
+    if (window.matchMedia) {
+      var mq = window.matchMedia("(prefers-color-scheme: dark)");
+      var follow = function () {
+        var stored = null;
+        try { stored = localStorage.getItem("inkdigit-theme"); } catch (err) { /* ignore */ }
+        if (!stored) setTheme(mq.matches ? "dark" : "light");
+      };
+      if (mq.addEventListener) mq.addEventListener("change", follow);
+    }
+
+    // Drop an image anywhere on the page; paste one with Ctrl+V.
+    var depth = 0;
+    document.addEventListener("dragenter", function (e) { if (hasFiles(e)) { depth++; wrap.classList.add("dragging"); } });
+    document.addEventListener("dragleave", function () { if (--depth <= 0) { depth = 0; wrap.classList.remove("dragging"); } });
+    document.addEventListener("dragover", function (e) { if (hasFiles(e)) e.preventDefault(); });
+    document.addEventListener("drop", function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0; wrap.classList.remove("dragging");
+      openFile(e.dataTransfer.files[0]);
+    });
+    document.addEventListener("paste", function (e) {
+      var items = (e.clipboardData && e.clipboardData.files) || [];
+      if (items.length) { e.preventDefault(); openFile(items[0]); }
+    });
+
+    if (window.ResizeObserver) new ResizeObserver(resize).observe(wrap);
+    else window.addEventListener("resize", resize);
+    resize();
+    loadModels();
+  }
+
+  function hasFiles(e) {
+    return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") >= 0;
+  }
+
+  // A small hook for tests and the curious: the current answer and drawing, read-only.
+  window.inkdigit = {
+    get lastAnswer() { return state.last ? state.last.data : null; },
+    get strokeCount() { return state.strokes.length; },
+    get idle() { return !net.inFlight && !net.pending && state.opening === 0; },
+  };
+
+  init();
+})();

@@ -1,0 +1,556 @@
+"""HTTP API of `inkdigit serve`: every endpoint, every kind of bad input, and a real server over a socket.
+
+Uses the real bundled model (no fakes): a drawn "7" must come back as 7 through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import re
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from inkdigit import inference
+from inkdigit.server.app import ServeError, app_from_env, create_app, is_loopback, serve
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+
+
+# ---------------------------------------------------------------- images
+
+
+def drawing(strokes: list[list[tuple[float, float]]], side: int = 280, width: int = 20) -> Image.Image:
+    """Black strokes on white, like the page's canvas; points in [0,1] page units."""
+    img = Image.new("L", (side, side), 255)
+    pen = ImageDraw.Draw(img)
+    for stroke in strokes:
+        pts = [(x * side, y * side) for x, y in stroke]
+        pen.line(pts, fill=0, width=width, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=0)
+    return img
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.6, 0.45), (0.45, 0.8)]]
+ONE = [[(0.55, 0.2), (0.51, 0.5), (0.47, 0.8)]]
+
+
+def zero_stroke(cx: float = 0.5, scale: float = 1.0) -> list[tuple[float, float]]:
+    """A tall ellipse: how people draw a 0."""
+    a = np.linspace(0, 2.05 * np.pi, 40)
+    return [(cx + 0.19 * scale * np.sin(t), 0.5 - 0.3 * scale * np.cos(t)) for t in a]
+
+
+def placed(
+    strokes: list[list[tuple[float, float]]], cx: float, scale: float
+) -> list[list[tuple[float, float]]]:
+    """Strokes shrunk by ``scale`` about the centre and moved so their centre is at x = cx."""
+    return [[(cx + (x - 0.5) * scale, 0.5 + (y - 0.5) * scale) for x, y in s] for s in strokes]
+
+
+@pytest.fixture(scope="module")
+def seven_png() -> bytes:
+    return png(drawing(SEVEN))
+
+
+@pytest.fixture(scope="module")
+def blank_png() -> bytes:
+    return png(Image.new("L", (280, 280), 255))
+
+
+@pytest.fixture(scope="module")
+def number_png() -> bytes:
+    """ "710" written side by side on a wide canvas."""
+    strokes = placed(SEVEN, 0.2, 0.3) + placed(ONE, 0.5, 0.3) + placed([zero_stroke()], 0.8, 0.3)
+    return png(drawing(strokes, side=560, width=16))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    """The app with the real default model; server exceptions are raised, so any 500 fails a test."""
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def post_png(client: TestClient | httpx.Client, body: bytes, path: str = "/api/predict") -> httpx.Response:
+    """POST raw image bytes the way the page does."""
+    return client.post(path, content=body, headers={"Content-Type": "image/png"})
+
+
+def assert_error(r: httpx.Response, status: int, *words: str) -> None:
+    """An error answer: the status, JSON ``{"error": "one line"}``, mentioning ``words``."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"], str) and body["error"] and "\n" not in body["error"]
+    for w in words:
+        assert w.lower() in body["error"].lower(), body["error"]
+
+
+# ---------------------------------------------------------------- happy paths
+
+
+def test_healthz(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+    assert r.json()["model"] == inference.default_model_name()
+
+
+def test_models_lists_bundled_models_with_default(client: TestClient) -> None:
+    info = client.get("/api/models").json()
+    names = [m["name"] for m in info["models"]]
+    assert info["default"] == inference.default_model_name()
+    assert set(names) == {m["name"] for m in inference.available_models()}
+    default = [m for m in info["models"] if m["default"]]
+    assert [m["name"] for m in default] == [info["default"]]
+    assert default[0]["loaded"] is True
+    assert 0.9 < default[0]["test_accuracy"] <= 1
+    assert all("path" not in m for m in info["models"])  # no server file paths leak to clients
+
+
+def test_drawn_seven_is_read_as_seven(client: TestClient, seven_png: bytes) -> None:
+    r = post_png(client, seven_png)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["label"] == 7
+    assert body["confidence"] > 0.9 and body["unsure"] is False
+    assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-3
+    assert body["probabilities"][7] == body["confidence"]
+    assert [k["label"] for k in body["top_k"]][0] == 7 and len(body["top_k"]) == 3
+    assert body["model"] == inference.default_model_name()
+    assert "preview_png" not in body and "stages" not in body
+
+
+def test_multipart_json_and_raw_bodies_agree(client: TestClient, seven_png: bytes) -> None:
+    raw = client.post("/api/predict", content=seven_png, headers={"Content-Type": "application/octet-stream"})
+    form = client.post("/api/predict", files={"file": ("seven.png", seven_png, "image/png")})
+    url = "data:image/png;base64," + base64.b64encode(seven_png).decode()
+    as_json = client.post("/api/predict", json={"image": url})
+    bare = client.post("/api/predict", json={"image": base64.b64encode(seven_png).decode()})
+    answers = [r.json() for r in (raw, form, as_json, bare)]
+    assert all(r.status_code == 200 for r in (raw, form, as_json, bare))
+    assert {a["label"] for a in answers} == {7}
+    assert len({a["confidence"] for a in answers}) == 1
+
+
+def test_preview_shows_what_the_model_sees(client: TestClient, seven_png: bytes) -> None:
+    body = client.post(
+        "/api/predict?preview=true&top_k=5", content=seven_png, headers={"Content-Type": "image/png"}
+    ).json()
+    assert body["label"] == 7 and len(body["top_k"]) == 5
+    header, _, data = body["preview_png"].partition(",")
+    assert header == "data:image/png;base64"
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (28, 28)
+    stages = body["stages"]
+    w, h = stages["size"]
+    x0, y0, x1, y1 = stages["box"]
+    assert (w, h) == (280, 280)
+    # The ink box hugs the drawn 7 (its strokes span x 0.28..0.72, y 0.22..0.8 of the canvas, pen 20 px).
+    assert abs(x0 - 0.28 * 280) <= 14 and abs(x1 - 0.72 * 280) <= 14
+    assert abs(y0 - 0.22 * 280) <= 14 and abs(y1 - 0.8 * 280) <= 14
+    for key in ("crop", "fit20", "final"):
+        assert stages[key].startswith("data:image/png;base64,")
+    fit = Image.open(io.BytesIO(base64.b64decode(stages["fit20"].partition(",")[2])))
+    assert fit.size == (20, 20)
+
+
+def test_number_is_read_left_to_right_with_boxes(client: TestClient, number_png: bytes) -> None:
+    r = post_png(client, number_png, "/api/predict/number?preview=true")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["text"] == "710"
+    assert [d["label"] for d in body["digits"]] == [7, 1, 0]
+    lefts = [d["box"][0] for d in body["digits"]]
+    assert lefts == sorted(lefts)
+    for d, centre in zip(body["digits"], (0.2, 0.5, 0.8), strict=True):
+        x0, y0, x1, y1 = d["box"]
+        assert x0 < centre * 560 < x1 and 0 <= y0 < y1 <= 560
+        assert d["preview_png"].startswith("data:image/png;base64,")
+    assert 0 < body["confidence"] <= 1
+
+
+def test_batch_reads_each_file_and_reports_bad_ones(
+    client: TestClient, seven_png: bytes, blank_png: bytes
+) -> None:
+    files = [
+        ("files", ("seven.png", seven_png, "image/png")),
+        ("files", ("junk.png", b"definitely not a png", "image/png")),
+        ("files", ("notes.txt", b"hello", "text/plain")),
+        ("files", ("blank.png", blank_png, "image/png")),
+        ("files", ("again.png", seven_png, "image/png")),
+    ]
+    r = client.post("/api/predict/batch", files=files)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["filename"] for x in results] == [
+        "seven.png",
+        "junk.png",
+        "notes.txt",
+        "blank.png",
+        "again.png",
+    ]
+    assert [x["ok"] for x in results] == [True, False, False, False, True]
+    assert results[0]["label"] == 7 and results[4]["label"] == 7
+    assert [x.get("status") for x in results[1:4]] == [422, 415, 422]
+    assert all(x["error"] and "object at 0x" not in x["error"] for x in results[1:4])
+    assert r.json()["count"] == 5
+
+
+def test_batch_limits_each_file_size() -> None:
+    small = create_app(max_bytes=2000)
+    with TestClient(small) as c:
+        ok = png(drawing(SEVEN, side=56, width=5))
+        big = png(Image.effect_noise((200, 200), 80).convert("L"))
+        assert len(ok) < 2000 < len(big)
+        results = c.post(
+            "/api/predict/batch",
+            files=[("files", ("a.png", ok, "image/png")), ("files", ("b.png", big, "image/png"))],
+        ).json()["results"]
+    assert results[0]["ok"] is True
+    assert results[1]["ok"] is False and results[1]["status"] == 413
+
+
+# ---------------------------------------------------------------- bad input: 4xx, never 500
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/pdf", "image/svg+xml", "application/x-www-form-urlencoded"],
+)
+def test_wrong_media_type_is_415(client: TestClient, seven_png: bytes, content_type: str) -> None:
+    assert_error(
+        client.post("/api/predict", content=seven_png, headers={"Content-Type": content_type}),
+        415,
+        content_type,
+    )
+
+
+def test_wrong_type_inside_multipart_and_data_url_is_415(client: TestClient) -> None:
+    assert_error(client.post("/api/predict", files={"file": ("a.txt", b"hello", "text/plain")}), 415)
+    assert_error(client.post("/api/predict", json={"image": "data:text/plain;base64,aGVsbG8="}), 415)
+    assert_error(client.post("/api/predict/batch", content=b"x", headers={"Content-Type": "image/png"}), 415)
+
+
+def test_too_large_by_content_length_is_413(client: TestClient) -> None:
+    body = b"\x89PNG" + b"\0" * 5_000_000
+    assert_error(post_png(client, body), 413, "5 MB")
+
+
+def test_too_large_streamed_body_is_413_and_reading_stops(client: TestClient) -> None:
+    """No Content-Length (chunked): the server counts what arrives and stops reading at the limit."""
+    received = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b"\0" * 100_000, "more_body": received < 200}  # 20 MB in all
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/predict",
+        "raw_path": b"/api/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"image/png")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"].startswith("image too large")
+    assert received <= 51, f"server read {received} chunks of 100 kB before refusing"
+
+
+def test_too_large_multipart_file_is_413(client: TestClient) -> None:
+    assert_error(
+        client.post("/api/predict", files={"file": ("big.png", b"\0" * 5_100_000, "image/png")}), 413
+    )
+
+
+def test_decompression_bomb_is_413(client: TestClient) -> None:
+    """A tiny PNG whose header claims 100000x100000 pixels is refused before decoding."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+    assert_error(post_png(client, bomb), 413)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (b"this is not an image", "image/png", ["decode"]),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image/png", ["decode"]),  # truncated PNG
+        (b"", "image/png", ["empty"]),
+        (b"{not json", "application/json", ["json"]),
+        (b'{"picture": "x"}', "application/json", ["image"]),
+        (b'{"image": "data:image/png;base64,@@@"}', "application/json", ["base64"]),
+        (b"--b\r\n\r\n", "multipart/form-data; boundary=b", []),
+        (b"whatever", "multipart/form-data", ["multipart"]),
+    ],
+)
+def test_undecodable_input_is_422(
+    client: TestClient, body: bytes, content_type: str, words: list[str]
+) -> None:
+    assert_error(
+        client.post("/api/predict", content=body, headers={"Content-Type": content_type}), 422, *words
+    )
+
+
+def test_blank_and_tiny_images_are_422(client: TestClient, blank_png: bytes) -> None:
+    assert_error(post_png(client, blank_png), 422, "ink")
+    dark = png(Image.new("L", (100, 100), 0))
+    assert_error(post_png(client, dark), 422)
+    tiny = png(Image.new("L", (3, 3), 0))
+    assert_error(post_png(client, tiny), 422)
+    assert_error(post_png(client, blank_png, "/api/predict/number"), 422)
+
+
+def test_unknown_model_is_404_and_paths_are_not_loaded(client: TestClient, seven_png: bytes) -> None:
+    headers = {"Content-Type": "image/png"}
+    assert_error(client.post("/api/predict?model=nope", content=seven_png, headers=headers), 404, "nope")
+    # A model *file path* is a start-up option only; over HTTP only catalogue names are accepted.
+    model_file = inference.resolve_model(None)
+    r = client.post("/api/predict", params={"model": str(model_file)}, content=seven_png, headers=headers)
+    assert_error(r, 404)
+    name = inference.default_model_name()
+    assert (
+        client.post(f"/api/predict?model={name}", content=seven_png, headers=headers).json()["model"] == name
+    )
+
+
+@pytest.mark.parametrize(
+    "query", ["top_k=0", "top_k=11", "top_k=three", "preview=perhaps", "model=" + "x" * 300]
+)
+def test_bad_parameters_are_422_with_the_error_shape(
+    client: TestClient, seven_png: bytes, query: str
+) -> None:
+    r = client.post(f"/api/predict?{query}", content=seven_png, headers={"Content-Type": "image/png"})
+    assert_error(r, 422, query.split("=")[0])
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
+    assert_error(client.get("/api/nothing"), 404)
+    assert_error(client.get("/api/predict"), 405)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.binary(max_size=3000),
+    kind=st.sampled_from(["image/png", "image/jpeg", "application/octet-stream"]),
+)
+def test_random_bytes_never_crash_the_server(
+    client: TestClient, seven_png: bytes, data: bytes, kind: str
+) -> None:
+    for body in (data, seven_png[: len(data)]):
+        r = client.post("/api/predict", content=body, headers={"Content-Type": kind})
+        assert r.status_code in (200, 413, 415, 422), r.text
+        assert r.status_code == 200 or set(r.json()) == {"error"}
+
+
+def test_server_keeps_serving_after_errors(client: TestClient, seven_png: bytes) -> None:
+    for body, kind in ((b"junk", "image/png"), (b"x", "text/plain"), (b"", "image/png")):
+        client.post("/api/predict", content=body, headers={"Content-Type": kind})
+    assert post_png(client, seven_png).json()["label"] == 7
+
+
+# ---------------------------------------------------------------- page, docs, CORS, start-up
+
+
+def test_page_and_docs_load_nothing_from_other_hosts(client: TestClient) -> None:
+    for path in ("/", "/docs"):
+        r = client.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        refs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+        assert refs and not [u for u in refs if "//" in u], refs
+        for ref in refs:
+            if ref.startswith("/static/"):
+                assert client.get(ref).status_code == 200, ref
+    assert "canvas" in client.get("/").text
+
+
+def test_openapi_describes_every_endpoint(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert set(paths) >= {
+        "/api/predict",
+        "/api/predict/number",
+        "/api/predict/batch",
+        "/api/models",
+        "/healthz",
+    }
+    for path, ops in paths.items():
+        for op in ops.values():
+            assert op.get("summary") and op.get("description"), path
+    predict = paths["/api/predict"]["post"]
+    assert {"image/png", "multipart/form-data", "application/json"} <= set(predict["requestBody"]["content"])
+    assert {"404", "413", "415", "422"} <= set(predict["responses"])
+    assert {p["name"] for p in predict["parameters"]} == {"model", "top_k", "preview"}
+    assert all(p.get("description") for p in predict["parameters"])
+    assert "multipart/form-data" in paths["/api/predict/batch"]["post"]["requestBody"]["content"]
+
+
+def test_cors_is_off_unless_origins_are_given(client: TestClient) -> None:
+    preflight = {"Origin": "http://example.test", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/api/predict", headers=preflight).headers
+    with TestClient(create_app(cors_origins=["http://example.test"])) as c:
+        r = c.options("/api/predict", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "http://example.test"
+        other = c.options("/api/predict", headers={**preflight, "Origin": "http://evil.test"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_bad_model_fails_before_serving() -> None:
+    with pytest.raises(inference.ModelNotFoundError, match="nope"):
+        create_app("nope")
+    with pytest.raises(inference.ModelNotFoundError):
+        serve("127.0.0.1", 0, "nope", 1, [])
+
+
+def test_taken_port_is_a_one_line_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(ServeError, match="cannot listen"):
+            serve("127.0.0.1", taken.getsockname()[1], None, 1, [])
+
+
+def test_worker_factory_reads_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = inference.default_model_name()
+    monkeypatch.setenv("INKDIGIT_SERVE_MODEL", name)
+    monkeypatch.setenv("INKDIGIT_SERVE_CORS", json.dumps(["http://example.test"]))
+    app = app_from_env()
+    assert app.state.registry.default.name == name
+    with TestClient(app) as c:
+        r = c.options(
+            "/healthz", headers={"Origin": "http://example.test", "Access-Control-Request-Method": "GET"}
+        )
+        assert r.headers["access-control-allow-origin"] == "http://example.test"
+
+
+def test_loopback_detection() -> None:
+    assert (
+        is_loopback("127.0.0.1")
+        and is_loopback("localhost")
+        and is_loopback("::1")
+        and is_loopback("127.8.0.1")
+    )
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+
+
+def test_non_loopback_host_prints_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # bind only, never listen
+    serve("0.0.0.0", 0, None, 1, [])
+    out, err = capsys.readouterr()
+    assert "warning" in err and "0.0.0.0" in err
+    assert re.search(r"http://0\.0\.0\.0:\d+/", out)
+    serve("127.0.0.1", 0, None, 1, [])
+    out, err = capsys.readouterr()
+    assert "warning" not in err and re.search(r"http://127\.0\.0\.1:\d+/", out)
+
+
+# ---------------------------------------------------------------- a real server over a socket
+
+
+@pytest.fixture(scope="module")
+def live_url() -> Iterator[str]:
+    """`serve()` in a subprocess on a free loopback port; the URL is read from what it prints."""
+    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 1, [])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match, f"server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+        url = match.group(0)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(url + "healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_live_server_streamed_oversized_upload_then_keeps_serving(live_url: str, seven_png: bytes) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):  # 10 MB, chunked: no Content-Length to trust
+            yield b"\0" * 100_000
+
+    with httpx.Client(base_url=live_url, timeout=20) as c:
+        r = c.post("/api/predict", content=chunks(), headers={"Content-Type": "image/png"})
+        assert_error(r, 413)
+        assert c.get("/healthz").status_code == 200
+        assert post_png(c, seven_png).json()["label"] == 7
+
+
+def test_live_server_answers_concurrent_requests(live_url: str, seven_png: bytes) -> None:
+    with httpx.Client(base_url=live_url, timeout=30) as c:
+
+        def one(i: int) -> int:
+            if i % 5 == 4:
+                return c.post(
+                    "/api/predict", content=b"junk", headers={"Content-Type": "image/png"}
+                ).status_code
+            return post_png(c, seven_png).json()["label"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(40)))
+    assert answers == [422 if i % 5 == 4 else 7 for i in range(40)]
