@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -64,7 +63,8 @@ def main() -> None:
         wall = time.perf_counter() - t
     got = np.array([json.loads(line)["label"] for line in out.stdout.splitlines()])
     result = {
-        "cold_start_s": statistics.median(w for w, _ in cold), "cold_start_peak_mb": statistics.median(m for _, m in cold),
+        "cold_start_s": statistics.median(w for w, _ in cold),
+        "cold_start_peak_mb": statistics.median(m for _, m in cold),
         "folder_images": len(images), "folder_seconds": wall, "images_per_s": len(images) / wall,
         "accuracy": float((got == labels).mean()), "cores": os.cpu_count(),
     }

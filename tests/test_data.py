@@ -10,11 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from inkdigit.data import FetchError, IdxError, MissingDataError, fetch, load, read_idx, split_train_val, write_idx
-from inkdigit.data.idx import idx_bytes
 from tests.conftest import tiny_arrays, tiny_spec
 
+from inkdigit.data import (
+    FetchError,
+    IdxError,
+    MissingDataError,
+    fetch,
+    load,
+    read_idx,
+    split_train_val,
+    write_idx,
+)
+from inkdigit.data.idx import idx_bytes
 
 # --- IDX ---------------------------------------------------------------------------------------------
 

@@ -56,7 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from inkdigit.train import TrainConfig, train
 
     cfg = TrainConfig(
-        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer,
         schedule=args.schedule, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         augment=args.augment, ema=args.ema, seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, dry_run=args.dry_run,

@@ -138,11 +138,14 @@ class EMA:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int | None = None) -> None:
+        # Warm-up (as TF/timm): average over at most ~`step` updates, else the first epochs' EMA is mostly
+        # the random init. `step` is the global step, so a resumed run averages exactly as an unbroken one.
+        decay = self.decay if step is None else min(self.decay, (1 + step) / (10 + step))
         ema_sd, sd = self.model.state_dict(), model.state_dict()
         for k, v in ema_sd.items():
             if v.dtype.is_floating_point:
-                v.lerp_(sd[k], 1.0 - self.decay)
+                v.lerp_(sd[k], 1.0 - decay)
             else:
                 v.copy_(sd[k])
 
@@ -236,8 +239,12 @@ def train(
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> dict:
-    """Train per `cfg` into run dir `out`; returns the final metrics dict (also saved as metrics.json)."""
+    """Train per `cfg` into run dir `out`; returns the final metrics dict (also saved as metrics.json).
+
+    `on_epoch_end(epoch, eval_model)` runs after each epoch's validation (benchmarks snapshot weights there).
+    """
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     if resume:
@@ -327,7 +334,7 @@ def train(
                     if sched is not None:
                         sched.step()
                     if ema is not None:
-                        ema.update(model)
+                        ema.update(model, epoch * steps_per_epoch + step)
                     # Accumulate on-device: a .item() per step would force a sync every batch.
                     with torch.no_grad():
                         loss_sum += loss.detach() * len(yb)
@@ -347,6 +354,8 @@ def train(
                        "images_per_s": round(seen / secs, 1), "lr": opt.param_groups[0]["lr"]}
                 history.append(row)
                 log(log_line(epoch + 1, cfg.epochs, row))
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, eval_model)
                 save_torch_atomic({
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
