@@ -116,7 +116,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 BENCHES = {
     "train": "train_speed.py", "predict": "predict_speed.py", "canvas": "canvas_mnist.py",
-    "numbers": "numbers.py", "serve": "serve_load.py", "accuracy": "accuracy.py",
+    "numbers": "written_numbers.py", "serve": "serve_load.py", "accuracy": "accuracy.py",
 }
 
 
