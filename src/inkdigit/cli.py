@@ -28,8 +28,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults in --help, except None/False (their help text already says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or isinstance(action.default, list):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _fmt() -> type[argparse.HelpFormatter]:
-    return argparse.ArgumentDefaultsHelpFormatter
+    return _DefaultsFormatter
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
