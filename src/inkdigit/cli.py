@@ -32,7 +32,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults in --help, except None/False (their help text already says what happens)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False) or isinstance(action.default, list):
+        if action.default is None or action.default is False or isinstance(action.default, list):
             return action.help or ""
         return super()._get_help_string(action)
 

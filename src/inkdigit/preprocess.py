@@ -4,6 +4,11 @@ Every path (CLI, HTTP API, web page, GUI, benchmarks) goes through :func:`prepro
 280x280 canvas, a photo of a page or an MNIST array all reach the network looking like MNIST digits:
 ink found whichever way round, cropped, scaled into a 20x20 box with anti-aliasing, stroke width brought into
 MNIST's range and placed in 28x28 with its centre of mass at the centre.
+
+It is on every recognition path, so it is built for speed: the decisions (paper, polarity, noise, which ink
+is the digit) are taken on a small analysis image (at most 256 px a side for one digit), and only the digit's
+box is then read from the picture, at the 80-160 px the normalisation works at. Pixel work is done by
+Pillow's C code (decoding, reduce, resize) or in a few whole-array NumPy operations.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import binascii
 import io
 import math
 import os
-import warnings
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +41,14 @@ PREPROCESS_VERSION = "1"
 
 MIN_SIDE = 8
 MAX_FILE_BYTES = 256 << 20  # encoded bytes; no sane picture of a digit comes near this
-# Inputs are reduced so the longer side is at most this before any pixel work: a digit needs far fewer
-# pixels than a phone photo has, and it keeps a 4096x4096 image well under a second.
+# Where the ink is and which ink is the digit is decided on a reduced analysis image: a digit needs far fewer
+# pixels than a canvas or a photo has. A single digit is analysed at most ANALYSIS_SIDE a side (a 280x280
+# canvas at 140x140); a number, whose digits are smaller, and the ink map of load_image/Stages at WORK_SIDE.
+ANALYSIS_SIDE = 256
 WORK_SIDE = 512
+# The digit's box is read from the picture so its longer side is CROP_SIDE..2*CROP_SIDE px: enough for
+# anti-aliasing and stroke-width changes at 20x20, and cheap.
+CROP_SIDE = 80
 # MNIST (measured on the test set): centre of mass at (14.0, 14.0) in pixel-index coordinates and a median
 # stroke width of ~2.5 px at 28x28 (estimated as 2*area/perimeter of the >0.5 mask).
 COM_TARGET = 14.0
@@ -53,6 +63,8 @@ MIN_CONTRAST = 0.12  # weakest ink (fraction of the paper/ink luminance range) t
 # Ink mask level relative to the strong ink's contrast: low enough that a faint digit written next to
 # bold ones (a pencil stroke beside a marker) is still found.
 MASK_LEVEL = 0.25
+# Orientation may come from EXIF or XMP; only pictures carrying one of these are asked for it.
+_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
 
 
 class ImageError(ValueError):
@@ -71,7 +83,7 @@ class NoInkError(ImageError):
 class Stages:
     """Every intermediate step of :func:`preprocess`, for UIs that show how a drawing was read."""
 
-    ink: np.ndarray  # HxW float32 ink map in [0,1] (1 = ink), noise removed, working resolution
+    ink: np.ndarray  # HxW float32 ink map in [0,1] (1 = ink), noise removed, longer side at most 512 px
     mask: np.ndarray  # HxW bool: the ink that was kept
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end) of the ink, in ink-map pixels
     crop: np.ndarray  # float32 ink map inside box
@@ -81,12 +93,20 @@ class Stages:
 
 @dataclass
 class _Ink:
-    """Result of ink analysis shared by preprocess and segment."""
+    """Result of ink analysis shared by preprocess and segment (boxes and masks in analysis pixels)."""
 
-    ink: np.ndarray  # float32 HxW soft ink map, noise components removed
-    mask: np.ndarray  # bool HxW, kept components only
-    scale: tuple[float, float]  # source pixels per ink-map pixel (x, y)
-    source_size: tuple[int, int]  # (width, height) of the source image
+    picture: Image.Image  # the decoded picture, grey: mode "L" (0..255) or "F" (0..1), paper under alpha
+    factor: int  # picture pixels per analysis pixel
+    shape: tuple[int, int]  # (h, w) of the analysis image
+    dark: bool  # ink darker than the paper
+    paper: float  # paper brightness (0..1) where it is uniform
+    background: np.ndarray | None  # 4x4 polynomial coefficients of the paper brightness, or None: uniform
+    lo: float  # ink = clip((contrast - lo) * gain, 0, 1)
+    gain: float
+    mask: np.ndarray  # bool (h, w): kept components only
+    keep: np.ndarray  # bool (h, w): mask grown by a pixel (soft ink edges next to kept ink)
+    scale: tuple[float, float]  # source pixels per analysis pixel (x, y)
+    source_size: tuple[int, int]  # (width, height) of the source image as shown
     runs: np.ndarray  # int [n,3]: row, start, end (exclusive) of every kept run of the mask
     run_label: np.ndarray  # int [n]: component of each run (0..k-1)
     comps: np.ndarray  # int [k,5]: x0, y0, x1, y1, area of each kept component
@@ -110,6 +130,33 @@ def _check_size(width: int, height: int, max_side: int) -> None:
         raise ImageError(f"image is {width}x{height}; it must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
 
 
+def _identify(data: bytes) -> Image.Image:
+    """Open encoded bytes (header only) with the first Pillow plugin that accepts them.
+
+    This is Image.open without its decompression-bomb check: that check warns through the process-wide
+    warnings machinery, which cannot be silenced per call without racing other threads (the server decodes
+    in a thread pool). The caller checks the size itself before any pixel is decoded.
+    """
+    fp = io.BytesIO(data)
+    prefix = data[:16]
+    tried: set[str] = set()
+    for loader in (Image.preinit, Image.init):  # the common formats first, every plugin only if needed
+        loader()
+        for fmt in list(Image.ID):
+            if fmt in tried:
+                continue
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            try:
+                accepted = accept is None or accept(prefix)
+                if accepted and not isinstance(accepted, str):  # a string says why it was refused
+                    fp.seek(0)
+                    return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # not this format (what Image.open does too)
+    raise ImageError("not an image (cannot identify the format)")
+
+
 def _open_encoded(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
     """Decode PNG/JPEG/WebP/BMP/GIF/... bytes, refusing bombs before the pixels are decompressed.
 
@@ -121,30 +168,35 @@ def _open_encoded(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, i
     if len(data) > MAX_FILE_BYTES:
         raise ImageTooLargeError(f"image data is over {MAX_FILE_BYTES >> 20} MiB")
     try:
-        # Image.open only reads the header; the size check below runs before any pixel is decoded.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
+        img = _identify(data)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # a plugin's own check
         raise ImageTooLargeError(f"image refused as a decompression bomb: {_one_line(exc)}") from None
     except Exception as exc:  # PIL raises many types for garbage input
-        raise ImageError(f"could not decode image: {_one_line(exc)}") from None
+        raise ImageError(f"not an image ({_one_line(exc)})") from None
     _check_size(img.width, img.height, max_side)
     # The picture's own size, in the orientation it is shown in: boxes are reported in these pixels even
     # when a JPEG is decoded at reduced scale.
     shown = img.size
+    kind = img.format or "unknown format"
     try:
-        if img.format == "JPEG" and max(img.size) > 2 * WORK_SIDE:
-            # Decode a large JPEG straight at reduced scale: much faster, and we reduce anyway.
-            img.draft("L", (img.width * WORK_SIDE // max(img.size), img.height * WORK_SIDE // max(img.size)))
+        if img.format == "JPEG":
+            # Decode straight to grey (the luma channel), and a large JPEG at reduced scale: much faster.
+            side = max(img.size)
+            target = None if side <= 2 * WORK_SIDE else (img.width * WORK_SIDE // side,
+                                                          img.height * WORK_SIDE // side)
+            img.draft("L", target)
         img.load()
-        orientation = img.getexif().get(0x0112, 1)
-        if orientation in (2, 3, 4, 5, 6, 7, 8):
-            img = ImageOps.exif_transpose(img)
-            if orientation >= 5:
-                shown = (shown[1], shown[0])
+        if img.format == "TIFF" or any(k in img.info for k in _ORIENTATION_KEYS):
+            orientation = img.getexif().get(0x0112, 1)
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
+                img = ImageOps.exif_transpose(img)
+                if orientation >= 5:
+                    shown = (shown[1], shown[0])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image refused as a decompression bomb: {_one_line(exc)}") from None
     except Exception as exc:
-        kind = img.format or "unknown format"
         raise ImageError(f"could not decode image ({kind}): {_one_line(exc)}") from None
     return img, shown
 
@@ -241,9 +293,39 @@ def _split_array(a: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray |
     return gray, (np.ascontiguousarray(f[..., 3]) if f.shape[-1] == 4 else None)
 
 
-def _split_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """PIL image of any mode -> (gray float32, alpha float32 or None), reduced to the working size."""
-    factor = math.ceil(max(img.size) / WORK_SIDE)
+def _paper_under(gray: np.ndarray, alpha: np.ndarray) -> float | None:
+    """The paper to put under transparent pixels: the colour that contrasts with what was drawn.
+
+    A canvas exported with a transparent background holds only the strokes; whether they are black or white,
+    the empty part is paper. When the opaque part is most of the picture (a scan with transparent margins),
+    its own dominant colour is the paper. None when nothing is opaque at all (a blank picture).
+    Takes grey and alpha in the same units (0..1 or 0..255) and returns paper in [0, 1].
+    """
+    top = 255.0 if gray.dtype == np.uint8 else 1.0
+    opaque = alpha > 0.5 * top
+    n_opaque = int(np.count_nonzero(opaque))
+    if n_opaque == 0:
+        return None
+    values = gray[opaque].astype(np.float32) * np.float32(1 / top)
+    if n_opaque < 0.5 * gray.size or float(values.std()) < 0.12:
+        return 1.0 if float(values.mean()) < 0.5 else 0.0
+    return _quantile(values, 0.5)
+
+
+def _array_picture(a: np.ndarray, max_side: int) -> Image.Image:
+    """NumPy image -> grey PIL picture ("L" for 8-bit grey, else "F" in [0,1]), transparency composited."""
+    if a.ndim == 2 and a.dtype == np.uint8:  # the common case (an MNIST array): no float copy
+        _check_size(a.shape[1], a.shape[0], max_side)
+        return Image.fromarray(np.ascontiguousarray(a))
+    gray, alpha = _split_array(a, max_side)
+    if alpha is not None and float(alpha.min()) < 0.999:
+        paper = _paper_under(gray, alpha)
+        gray = np.ones_like(gray) if paper is None else gray * alpha + np.float32(paper) * (1 - alpha)
+    return Image.fromarray(np.ascontiguousarray(gray, dtype=np.float32), "F")
+
+
+def _pil_picture(img: Image.Image) -> Image.Image:
+    """PIL image of any mode -> grey picture ("L", or "F" in [0,1] for deeper modes), alpha composited."""
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "L")
@@ -260,19 +342,21 @@ def _split_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
             img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
         except Exception as exc:
             raise ImageError(f"unsupported image mode {mode}: {_one_line(exc)}") from None
+    if img.mode == "L":
+        return img
     if img.mode == "RGB":
-        img = img.convert("L")  # ITU-R 601 luma, in C
-    if img.mode in ("L", "LA", "RGBA"):
-        if factor > 1:
-            img = img.reduce(factor)
-        if img.mode == "L":
-            return _array_to_float(np.asarray(img)), None
+        return img.convert("L")  # ITU-R 601 luma, in C
+    if img.mode in ("LA", "RGBA"):
         alpha = img.getchannel("A")
-        gray = _array_to_float(np.asarray(img.convert("L")))  # luma in C; colour channels only
-        if alpha.getextrema()[0] == 255:
-            return gray, None  # opaque: the common case for photos and most canvases
-        return gray, _array_to_float(np.asarray(alpha))
-    # 16/32-bit integer and float modes: go through NumPy and reduce there.
+        gray = img.convert("L")  # luma of the colour channels only, in C
+        a = np.asarray(alpha)
+        if int(a.min()) == 255:
+            return gray  # opaque: the common case for photos and canvases
+        paper = _paper_under(np.asarray(gray), a)
+        if paper is None:
+            return Image.new("L", gray.size, 255)  # nothing drawn at all
+        return Image.composite(gray, Image.new("L", gray.size, round(paper * 255)), alpha)
+    # 16/32-bit integer and float modes: go through NumPy.
     a = np.asarray(img)
     if img.mode.startswith("I;16"):
         a = a.astype(np.uint16)
@@ -281,55 +365,36 @@ def _split_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         if np.isfinite(a).all() and (a.min() < 0 or a.max() > 1):
             lo, hi = float(a.min()), float(a.max())
             a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    return _split_array(a, 1 << 30)
+    return _array_picture(a, 1 << 30)
 
 
-def _block_mean(a: np.ndarray, factor: int) -> np.ndarray:
-    h, w = a.shape[0] // factor * factor, a.shape[1] // factor * factor
-    if h == 0 or w == 0:
-        return a
-    return a[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3), dtype=np.float32)
-
-
-def _composite(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """Put transparent pixels onto paper: the colour that contrasts with what was drawn.
-
-    A canvas exported with a transparent background holds only the strokes; whether they are black or white,
-    the empty part is paper. When the opaque part is most of the picture (a scan with transparent margins),
-    its own dominant colour is the paper.
-    """
-    if alpha is None or float(alpha.min()) >= 0.999:
-        return gray
-    opaque = alpha > 0.5
-    n_opaque = int(opaque.sum())
-    if n_opaque == 0:
-        return np.ones_like(gray)  # nothing drawn at all
-    values = gray[opaque]
-    if n_opaque < 0.5 * gray.size or float(values.std()) < 0.12:
-        paper = 1.0 if float(values.mean()) < 0.5 else 0.0
-    else:
-        paper = float(np.median(values))
-    return gray * alpha + np.float32(paper) * (1 - alpha)
-
-
-def _to_gray(source: Any, max_side: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
-    """Decode anything to a float32 luminance image at working size, plus its scale and source size."""
+def _to_picture(source: Any, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode anything to a grey PIL picture ("L" or "F") and the source's size as shown."""
     if not isinstance(max_side, int) or max_side < MIN_SIDE:
         raise ValueError(f"max_side must be an int >= {MIN_SIDE}")
     img, shown = _source_to_image(source, max_side)
     if isinstance(img, Image.Image):
-        size = shown or img.size
-        gray, alpha = _split_pil(img)
-    else:
-        gray, alpha = _split_array(img, max_side)
-        size = (gray.shape[1], gray.shape[0])
-        factor = math.ceil(max(gray.shape) / WORK_SIDE)
-        if factor > 1:
-            gray = _block_mean(gray, factor)
-            alpha = None if alpha is None else _block_mean(alpha, factor)
-    gray = _composite(gray, alpha)
-    scale = (size[0] / gray.shape[1], size[1] / gray.shape[0])
-    return np.ascontiguousarray(gray, dtype=np.float32), scale, size
+        picture = _pil_picture(img)
+        return picture, shown or img.size
+    picture = _array_picture(img, max_side)
+    return picture, picture.size
+
+
+def _pixels(picture: Image.Image) -> np.ndarray:
+    """A grey picture as a float32 array in [0,1] (a fresh, writable array)."""
+    a = np.asarray(picture)
+    if picture.mode == "L":
+        return np.multiply(a, np.float32(1 / 255), dtype=np.float32)
+    return a.astype(np.float32)  # "F" is already in [0,1]
+
+
+def _read(picture: Image.Image, box: tuple[int, int, int, int], step: int) -> np.ndarray:
+    """The picture inside box, reduced by step (a box mean, in C), as float32 in [0,1]."""
+    if step > 1:
+        return _pixels(picture.reduce(step, box=box))
+    if box == (0, 0) + picture.size:
+        return _pixels(picture)
+    return _pixels(picture.crop(box))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -408,7 +473,8 @@ def _mad_sigma(values: np.ndarray) -> float:
 def _background(gray: np.ndarray, paper_is_light: bool) -> np.ndarray:
     """Smooth paper brightness under uneven lighting: a robust cubic surface fit to block medians.
 
-    Ink is rejected as outliers, so thick strokes do not pull the estimate (a blur would).
+    Ink is rejected as outliers, so thick strokes do not pull the estimate (a blur would). Returns the 4x4
+    coefficients of the surface in coordinates running from -1 to 1 across the image (see _surface).
     """
     h, w = gray.shape
     n = 24
@@ -434,13 +500,16 @@ def _background(gray: np.ndarray, paper_is_light: bool) -> np.ndarray:
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    vy = (np.arange(h, dtype=np.float32) + 0.5) / h * 2 - 1
-    ux = (np.arange(w, dtype=np.float32) + 0.5) / w * 2 - 1
     cmat = np.zeros((4, 4), np.float32)
     for (i, j), c in zip(terms, coef, strict=True):
         cmat[i, j] = c
-    vpow = np.stack([vy**i for i in range(4)], axis=1)
-    upow = np.stack([ux**j for j in range(4)], axis=1)
+    return cmat
+
+
+def _surface(cmat: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The background polynomial at rows v and columns u (coordinates -1..1 across the analysis image)."""
+    vpow = np.stack([v**i for i in range(4)], axis=1)
+    upow = np.stack([u**j for j in range(4)], axis=1)
     return np.clip(vpow @ cmat @ upow.T, 0.0, 1.0).astype(np.float32)
 
 
@@ -522,20 +591,32 @@ def _paint(shape: tuple[int, int], runs: np.ndarray) -> np.ndarray:
 # ink analysis
 
 
-def _analyse(source: Any, max_side: int) -> _Ink:
-    """Find the ink: polarity, background, noise, and the kept connected components."""
-    gray, scale, size = _to_gray(source, max_side)
+def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE) -> _Ink:
+    """Find the ink: polarity, background, noise, and the kept connected components.
+
+    The picture is reduced (a box mean) so its longer side is at most `side`; a reduction of 2 or more
+    already averages out speckle, so only an unreduced picture is smoothed with a 3x3 mean.
+    """
+    picture, size = _to_picture(source, max_side)
+    width, height = picture.size
+    factor = max(1, -(-max(width, height) // side))
+    gray = _pixels(picture.reduce(factor) if factor > 1 else picture)
     h, w = gray.shape
     border = _border(gray)
     border.sort()
-    p10, paper, p90 = (border[int(q * (border.size - 1))] for q in (0.1, 0.5, 0.9))
-    paper_is_light = bool(paper >= 0.5)
-    if p90 - p10 > 0.08 and min(h, w) >= 48:
-        bg: np.ndarray | np.float32 = _background(gray, paper_is_light)  # uneven lighting / ink on the border
+    p10, paper, p90 = (float(border[int(q * (border.size - 1))]) for q in (0.1, 0.5, 0.9))
+    paper_is_light = paper >= 0.5
+    background = None
+    if p90 - p10 > 0.08 and min(h, w) * factor >= 48 and min(h, w) >= 24:
+        # Uneven lighting, or ink on the border: a fitted paper surface instead of one brightness.
+        background = _background(gray, paper_is_light)
+        bg: np.ndarray | float = _surface(background, (np.arange(h, dtype=np.float32) + 0.5) * (2 / h) - 1,
+                                          (np.arange(w, dtype=np.float32) + 0.5) * (2 / w) - 1)
     else:
         bg = paper
-    diff = gray - bg
-    smooth = _box3(diff)  # a 3x3 mean: isolated speckle drops to 1/9, a 2-px stroke keeps 2/3
+    diff = gray - np.float32(paper) if background is None else gray - bg
+    # Speckle must not count as ink: a 3x3 mean drops an isolated pixel to 1/9, a 2-px stroke keeps 2/3.
+    smooth = _box3(diff) if factor == 1 else diff
     dark_score, light_score = float(-smooth.min()), float(smooth.max())
     # The border says which way round; a clearly stronger opposite deviation (mid-grey paper) overrides.
     dark = paper_is_light
@@ -544,14 +625,13 @@ def _analyse(source: Any, max_side: int) -> _Ink:
     elif not dark and dark_score > 2 * light_score:
         dark = True
     # Contrast relative to the local paper brightness, so dim and bright parts of a photo read alike.
-    if dark:
-        norm = np.maximum(bg, np.float32(0.2))
-        raw = np.maximum(-diff, 0) / norm
-        sraw = np.maximum(-smooth, 0) / norm
+    if background is None:
+        inv = np.float32(1 / max(paper if dark else 1 - paper, 0.2))
     else:
-        norm = np.maximum(1 - bg, np.float32(0.2))
-        raw = np.maximum(diff, 0) / norm
-        sraw = np.maximum(smooth, 0) / norm
+        inv = 1 / np.maximum(bg if dark else 1 - bg, np.float32(0.2))
+    sign = -inv if dark else inv
+    raw = np.maximum(diff * sign, 0)
+    sraw = raw if smooth is diff else np.maximum(smooth * sign, 0)
     sigma = _mad_sigma(_border(sraw))
     floor = max(0.08, 5 * sigma)
     candidates = sraw[sraw > floor]
@@ -567,33 +647,97 @@ def _analyse(source: Any, max_side: int) -> _Ink:
     comps = _component_stats(runs, label, k)
     # Drop specks: components far smaller than the largest one (noise, JPEG speckle, stray dots).
     areas = comps[:, 4]
-    keep = areas >= max(3, 0.05 * float(areas.max()))
+    keep = areas >= max(3 if factor == 1 else 1, 0.05 * float(areas.max()))
     if not keep.all():
         new_index = np.cumsum(keep) - 1
         run_keep = keep[label]
         runs, label = runs[run_keep], new_index[label[run_keep]]
         comps = comps[keep]
         mask = _paint(mask.shape, runs)
+    # A dot is not a digit. In picture pixels (an analysis pixel may be only partly covered), judged at the
+    # scale of an ink map of at most WORK_SIDE a side.
     longest = int(max(comps[:, 2].max() - comps[:, 0].min(), comps[:, 3].max() - comps[:, 1].min()))
-    if longest < max(4, 0.02 * min(h, w)):
+    work = -(-max(width, height) // WORK_SIDE)
+    if (longest - 1) * factor + 1 < max(4 * work, 0.02 * min(width, height)):
         raise NoInkError("no ink found: only a dot or speck")
 
     # Full ink = the level of the strong strokes (not of the faint ones the low mask level also admits).
     ink_pixels = raw[mask & (sraw > 0.45 * peak)]
     hi = _quantile(ink_pixels, 0.9) if ink_pixels.size else peak
     lo = min(max(0.15 * hi, 3 * sigma), 0.5 * hi)
-    ink = (raw - np.float32(lo)) * np.float32(1 / max(hi - lo, 1e-3))
-    np.clip(ink, 0, 1, out=ink)
-    ink *= _dilate_square(mask)  # soft edges next to kept ink only
     return _Ink(
-        ink=ink.astype(np.float32, copy=False),
+        picture=picture,
+        factor=factor,
+        shape=(h, w),
+        dark=dark,
+        paper=paper,
+        background=background,
+        lo=lo,
+        gain=1 / max(hi - lo, 1e-3),
         mask=mask,
-        scale=scale,
+        keep=_dilate_square(mask),
+        scale=(size[0] * factor / width, size[1] * factor / height),
         source_size=size,
         runs=runs,
         run_label=label,
         comps=comps,
     )
+
+
+def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | None = None,
+              step: int | None = None) -> np.ndarray:
+    """The ink (float32 0..1) inside an analysis-pixel box, read from the picture.
+
+    `keep` (bool, the box's shape) says which analysis pixels may hold ink, by default the kept components
+    grown by a pixel. The picture is read at `step` picture pixels per pixel, by default so that the box's
+    longer side is CROP_SIDE..2*CROP_SIDE px (or the picture's own resolution when it is smaller).
+    """
+    x0, y0, x1, y1 = box
+    f = found.factor
+    width, height = found.picture.size
+    region = (x0 * f, y0 * f, min(x1 * f, width), min(y1 * f, height))
+    rw, rh = region[2] - region[0], region[3] - region[1]
+    if step is None:
+        step = max(1, max(rw, rh) // CROP_SIDE)
+    gray = _read(found.picture, region, step)
+    h, w = gray.shape
+    if found.background is None:
+        # Uniform paper: the ink is one linear function of the brightness, clipped.
+        paper = np.float32(found.paper)
+        norm = max(paper if found.dark else 1 - paper, 0.2)
+        a = np.float32((-1 if found.dark else 1) * found.gain / norm)
+        gray *= a
+        gray += np.float32(-a * paper - found.lo * found.gain)
+        ink = gray
+    else:
+        ah, aw = found.shape
+        # Pixel centres in analysis coordinates, then -1..1 across the analysis image as in _analyse.
+        v = (region[1] + (np.arange(h, dtype=np.float32) + 0.5) * step) * np.float32(2 / (f * ah)) - 1
+        u = (region[0] + (np.arange(w, dtype=np.float32) + 0.5) * step) * np.float32(2 / (f * aw)) - 1
+        bg = _surface(found.background, v, u)
+        if found.dark:
+            ink = (bg - gray) / np.maximum(bg, np.float32(0.2))
+        else:
+            ink = (gray - bg) / np.maximum(1 - bg, np.float32(0.2))
+        ink -= np.float32(found.lo)
+        ink *= np.float32(found.gain)
+    np.clip(ink, 0, 1, out=ink)
+    if keep is None:
+        keep = found.keep[y0:y1, x0:x1]
+    if step == f:
+        m = keep[:h, :w]
+    else:
+        # Analysis pixel under each pixel's centre.
+        rows = np.minimum(((np.arange(h) + 0.5) * step + (region[1] - y0 * f)) // f, keep.shape[0] - 1)
+        cols = np.minimum(((np.arange(w) + 0.5) * step + (region[0] - x0 * f)) // f, keep.shape[1] - 1)
+        m = keep[rows.astype(np.intp)[:, None], cols.astype(np.intp)]
+    ink *= m
+    return ink
+
+
+def _kept_box(found: _Ink) -> tuple[int, int, int, int]:
+    comps = found.comps
+    return int(comps[:, 0].min()), int(comps[:, 1].min()), int(comps[:, 2].max()), int(comps[:, 3].max())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -602,50 +746,54 @@ def _analyse(source: Any, max_side: int) -> _Ink:
 
 def _stroke_width(m: np.ndarray) -> float:
     """Mean stroke width of a binary drawing: 2*area/perimeter, perimeter corrected for the pixel grid."""
-    area = int(m.sum())
+    area = int(np.count_nonzero(m))
     if area == 0:
         return 0.0
     p = np.pad(m, 1)
-    perimeter = int((p[1:] != p[:-1]).sum() + (p[:, 1:] != p[:, :-1]).sum())
+    perimeter = int(np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1]))
     return 2 * area / (perimeter * math.pi / 4)
 
 
 def _trim(a: np.ndarray, level: float = 0.02) -> np.ndarray:
-    rows = np.flatnonzero((a > level).any(axis=1))
-    cols = np.flatnonzero((a > level).any(axis=0))
+    m = a > level
+    rows = np.flatnonzero(m.any(axis=1))
     if rows.size == 0:
         raise NoInkError("no ink in the crop")
+    cols = np.flatnonzero(m.any(axis=0))
     return a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def _normalise(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ink crop -> (20x20 box picture, 28x28 MNIST-style input)."""
+def _normalise(crop: np.ndarray, fit: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+    """Ink crop -> (20x20 box picture, or None unless `fit`; 28x28 MNIST-style input)."""
     c = np.asarray(crop)
     if c.ndim != 2:
         raise ImageError(f"ink crop must be 2-D (got shape {tuple(c.shape)})")
-    if np.issubdtype(c.dtype, np.floating):
+    if c.dtype == np.float32 or c.dtype == np.float64:
         if not np.isfinite(c).all():
             raise ImageError("ink crop contains NaN or infinity")
-        c = np.clip(c, 0, 1).astype(np.float32)
+        c = np.clip(c, 0, 1, dtype=np.float32)
+    elif np.issubdtype(c.dtype, np.floating):
+        if not np.isfinite(c).all():
+            raise ImageError("ink crop contains NaN or infinity")
+        c = np.clip(c.astype(np.float32), 0, 1)
     else:
-        c = _array_to_float(c)
-    c = _trim(np.clip(c, 0, 1))
+        c = np.minimum(_array_to_float(c), 1)
+    c = _trim(c)
     # Judge the crop on its own contrast: a faint digit (next to bold ones in a number) becomes solid too.
     strong = c[c > 0.1 * float(c.max())]
     c = np.minimum(c * np.float32(1 / max(_quantile(strong, 0.9), 1e-3)), 1)
-    m = c > 0.5
-    sw = _stroke_width(m)
+    sw = _stroke_width(c > 0.5)
     # Work at 80..160 px on the longer side: enough for anti-aliasing and stroke-width changes, and cheap.
-    factor = max(1, max(c.shape) // 80)
+    factor = max(1, max(c.shape) // CROP_SIDE)
     if factor > 1:
         c = np.asarray(Image.fromarray(c).reduce(factor))
         sw /= factor
         if sw < 1:
             c = np.clip(c / max(sw, 0.2), 0, 1)  # strokes thinner than a working pixel came out faint
             sw = 1.0
-    elif max(c.shape) < 80:
+    elif max(c.shape) < CROP_SIDE:
         # Small crops (an MNIST digit, a small photo) are enlarged so stroke-width changes are not coarse.
-        up = math.ceil(80 / max(c.shape))
+        up = math.ceil(CROP_SIDE / max(c.shape))
         size = (c.shape[1] * up, c.shape[0] * up)
         c = np.asarray(Image.fromarray(c).resize(size, Image.Resampling.BILINEAR))
         sw *= up
@@ -662,15 +810,16 @@ def _normalise(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = _trim(_erode(np.pad(c, 1), (sw - thickest) / 2))
     h, w = c.shape
     s = BOX / max(h, w)  # output pixels per working pixel
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    c = c.astype(np.float32, copy=False)
-    small = np.clip(np.asarray(Image.fromarray(c).resize((nw, nh), RESAMPLE)), 0, None)
-    top = float(small.max())
-    if top <= 0:
-        raise NoInkError("no ink left after scaling")
-    fit20 = np.zeros((BOX, BOX), np.float32)
-    fy, fx = (BOX - nh) // 2, (BOX - nw) // 2
-    fit20[fy : fy + nh, fx : fx + nw] = small / top
+    fit20 = None
+    if fit:
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        small = np.asarray(Image.fromarray(c).resize((nw, nh), RESAMPLE))
+        top = float(small.max())
+        if top <= 0:
+            raise NoInkError("no ink left after scaling")
+        fit20 = np.zeros((BOX, BOX), np.float32)
+        fy, fx = (BOX - nh) // 2, (BOX - nw) // 2
+        fit20[fy : fy + nh, fx : fx + nw] = np.clip(small, 0, None) * np.float32(1 / top)
     # Resample the 28x28 frame straight from the working crop, placed so the centre of mass lands on
     # MNIST's (14, 14) to a fraction of a pixel: the result then moves continuously with the drawing.
     total = float(c.sum())
@@ -684,14 +833,25 @@ def _normalise(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     px1, py1 = math.ceil(bx + span - w) + 2, math.ceil(by + span - h) + 2
     padded = Image.fromarray(np.pad(c, ((py0, max(py1, 0)), (px0, max(px1, 0)))))
     region = (bx + px0, by + py0, bx + px0 + span, by + py0 + span)
-    final = np.clip(np.asarray(padded.resize((SIZE, SIZE), RESAMPLE, box=region)), 0, None)
-    final = final * np.float32(1 / float(final.max()))
+    final = np.asarray(padded.resize((SIZE, SIZE), RESAMPLE, box=region))
+    top = float(final.max())
+    if top <= 0:
+        raise NoInkError("no ink left after scaling")
+    final = np.clip(final, 0, None) * np.float32(1 / top)
     return fit20, final
 
 
 def to_model_input(ink_crop: np.ndarray) -> np.ndarray:
     """Crop of an ink map (1 = ink) -> float32 [28,28] in [0,1]: 20x20 box, centre of mass at the centre."""
-    return _normalise(ink_crop)[1]
+    return _normalise(ink_crop, fit=False)[1]
+
+
+def _ink_map(found: _Ink) -> tuple[np.ndarray, int]:
+    """The whole ink map at most WORK_SIDE a side, and the picture pixels per ink-map pixel."""
+    width, height = found.picture.size
+    step = max(1, -(-max(width, height) // WORK_SIDE))
+    h, w = found.shape
+    return _ink_crop(found, (0, 0, w, h), step=step), step
 
 
 def load_image(source: Any, *, max_side: int = 4096) -> np.ndarray:
@@ -699,7 +859,7 @@ def load_image(source: Any, *, max_side: int = 4096) -> np.ndarray:
 
     Large inputs are reduced so the longer side is at most 512 px. Raises NoInkError for a blank image.
     """
-    return _analyse(source, max_side).ink
+    return _ink_map(_analyse(source, max_side))[0]
 
 
 def preprocess(source: Any, *, max_side: int = 4096, return_stages: bool = False) -> np.ndarray | Stages:
@@ -709,11 +869,19 @@ def preprocess(source: Any, *, max_side: int = 4096, return_stages: bool = False
     message) for unusable input, ImageTooLargeError over max_side, NoInkError when there is nothing drawn.
     """
     found = _analyse(source, max_side)
-    comps = found.comps
-    x0, y0 = int(comps[:, 0].min()), int(comps[:, 1].min())
-    x1, y1 = int(comps[:, 2].max()), int(comps[:, 3].max())
-    crop = found.ink[y0:y1, x0:x1]
-    fit20, final = _normalise(crop)
+    box = _kept_box(found)
+    fit20, final = _normalise(_ink_crop(found, box), fit=return_stages)
     if not return_stages:
         return final
-    return Stages(ink=found.ink, mask=found.mask, box=(x0, y0, x1, y1), crop=crop, fit20=fit20, final=final)
+    assert fit20 is not None
+    ink, step = _ink_map(found)
+    f = found.factor
+    ih, iw = ink.shape
+    x0, y0 = box[0] * f // step, box[1] * f // step
+    x1, y1 = min(iw, -(-box[2] * f // step)), min(ih, -(-box[3] * f // step))
+    # The kept ink at the ink map's resolution: the analysis pixel under each ink-map pixel's centre.
+    h, w = found.shape
+    rows = np.minimum(((np.arange(ih) + 0.5) * step) // f, h - 1).astype(np.intp)
+    cols = np.minimum(((np.arange(iw) + 0.5) * step) // f, w - 1).astype(np.intp)
+    mask = found.mask[rows[:, None], cols]
+    return Stages(ink=ink, mask=mask, box=(x0, y0, x1, y1), crop=ink[y0:y1, x0:x1], fit20=fit20, final=final)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import _analyse, _dilate_square, _Ink, _paint, to_model_input
+from inkdigit.preprocess import WORK_SIDE, _analyse, _dilate_square, _Ink, _ink_crop, _paint, to_model_input
 
 __all__ = ["DigitPiece", "segment"]
 
@@ -147,7 +147,8 @@ def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
 
     Raises NoInkError when the image is blank and ImageError when it is unusable.
     """
-    found = _analyse(source, max_side)
+    # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
+    found = _analyse(source, max_side, WORK_SIDE)
     comps = found.comps
     groups = _group(comps)
     boxes = [_extent(comps, g) for g in groups]
@@ -169,7 +170,7 @@ def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
         runs = found.runs[sel] - np.array([y0, x0, x0])
         mask = _paint((y1 - y0, x1 - x0), runs)
         # Only this group's ink (a neighbour's stroke may reach into the box), with its soft edges.
-        ink = found.ink[y0:y1, x0:x1] * _dilate_square(mask)
+        grown = _dilate_square(mask)
         # Touching digits are one connected piece: a group wide only because it gathered fragments is not.
         main = int((comps[g, 2] - comps[g, 0]).max())
         cuts = _split(mask.sum(axis=0).astype(np.float32), main, line, ref, lone)
@@ -177,10 +178,11 @@ def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
             rows = np.flatnonzero(mask[:, a:b].any(axis=1))
             if rows.size == 0:
                 continue
-            part = ink[rows[0] : rows[-1] + 1, a:b]
+            r0, r1 = int(rows[0]), int(rows[-1]) + 1
+            box = (x0 + a, y0 + r0, x0 + b, y0 + r1)
+            part = _ink_crop(found, box, keep=grown[r0:r1, a:b])
             if float(part.max()) <= 0.02:
                 continue
-            box = (x0 + a, y0 + int(rows[0]), x0 + b, y0 + int(rows[-1]) + 1)
             piece = DigitPiece(box=_to_source(found, box), image=to_model_input(part))
             pieces.append((x0 + (a + b) / 2, piece))
     pieces.sort(key=lambda p: p[0])
