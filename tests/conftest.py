@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -12,6 +18,7 @@ from inkdigit.data import DATASETS, dataset_dir, idx, load
 from inkdigit.data.registry import DatasetFile, DatasetSpec
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,3 +71,34 @@ def output_dir() -> Path:
     """test-output/ in the repo (git-ignored): screenshots and reports a person can look at."""
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def live_url() -> Iterator[str]:
+    """The real `serve()` with the bundled default model in a subprocess on a free loopback port; its URL."""
+    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 1, [])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match, f"server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+        url = match.group(0)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(url + "healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

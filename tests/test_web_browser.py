@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
-SRC = REPO / "src"
 OUT = REPO / "test-output"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -102,37 +96,6 @@ def placed(strokes: list[Stroke], cx: float, scale: float) -> list[Stroke]:
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    """`serve()` with the real bundled model in a subprocess on a free loopback port."""
-    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 1, [])"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, f"server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-        url = match.group(0)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(url + "healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the module; a missing chromium is a failure with the fix in the message."""
     exe = shutil.which("chromium")
@@ -149,7 +112,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, server_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser, live_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A desktop-sized page on the app, screenshotted to test-output/web-<test>.png when the test ends.
 
     Fails the test on any JavaScript error or any request to another host (the page must work offline).
@@ -163,9 +126,9 @@ def page(browser: Browser, server_url: str, request: pytest.FixtureRequest) -> I
     pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
     pg.on(
         "request",
-        lambda r: None if r.url.startswith((server_url, "data:", "blob:")) else problems.append(r.url),
+        lambda r: None if r.url.startswith((live_url, "data:", "blob:")) else problems.append(r.url),
     )
-    pg.goto(server_url)
+    pg.goto(live_url)
     pg.wait_for_function("() => window.inkdigit !== undefined")
     yield pg
     OUT.mkdir(exist_ok=True)
@@ -287,12 +250,12 @@ def test_live_reading_while_drawing_is_throttled(page: Page) -> None:
     assert min(gaps[:-1] or [1000]) >= 145, gaps  # throttled; the final read at pen-up may come sooner
 
 
-def test_touch_drawing_on_a_phone(browser: Browser, server_url: str) -> None:
+def test_touch_drawing_on_a_phone(browser: Browser, live_url: str) -> None:
     context = browser.new_context(
         viewport={"width": 360, "height": 740}, device_scale_factor=3, is_mobile=True, has_touch=True
     )
     page = context.new_page()
-    page.goto(server_url)
+    page.goto(live_url)
     page.wait_for_function("() => window.inkdigit !== undefined")
     pointer_types: list[str] = []
     page.expose_function("notePointer", lambda t: pointer_types.append(t))
@@ -451,8 +414,8 @@ def test_theme_toggle_and_model_picker(page: Page) -> None:
     assert settled(page)["label"] == 0
 
 
-def test_api_docs_page_renders_offline(page: Page, server_url: str) -> None:
-    page.goto(server_url + "docs")
+def test_api_docs_page_renders_offline(page: Page, live_url: str) -> None:
+    page.goto(live_url + "docs")
     page.wait_for_selector("details.op")
     paths = page.locator("details.op .path").all_inner_texts()
     assert {"/api/predict", "/api/predict/number", "/api/predict/batch", "/api/models", "/healthz"} <= set(
