@@ -70,7 +70,7 @@ class TrainConfig:
             raise TrainError(f"unknown model {self.model!r} (known: {', '.join(MODELS)})")
         base = {
             "epochs": 5, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "schedule": "constant",
-            "weight_decay": 0.0, "label_smoothing": 0.0, "augment": False, "ema": 0.0,
+            "weight_decay": 0.0, "label_smoothing": 0.0, "augment": False, "ema": 0.0, "threads": None,
         }
         base.update(MODELS[self.model].defaults)
         cfg = dataclasses.replace(self)
@@ -165,8 +165,13 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: int):
     """Per-step LR schedule, or None for a constant LR."""
     if cfg.schedule == "onecycle":
+        total = cfg.epochs * steps_per_epoch
+        if total < 4:  # no room for warm-up + anneal
+            return None
+        # OneCycleLR divides by zero when its warm-up is under ~2 steps (a --dry-run has only 4 batches).
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=max(0.25, 2.5 / total),
         )
     return None
 

@@ -1,0 +1,199 @@
+"""Accuracy benchmark: the paper net vs the stronger net, each trained with its recipe over several seeds.
+
+    python benchmarks/accuracy.py                         # 3 seeds of each model, full recipes (long)
+    python benchmarks/accuracy.py --seeds 1 --epochs 1    # smoke run
+    inkdigit bench accuracy --models resnet-small --json
+
+For each model: test accuracy mean ± std over the seeds, training time (sum of epoch wall times: data
+loading, validation and the test pass excluded), and the training time at which the run first reached
+99.5% and 99.7% TEST accuracy. Those two come from a post-hoc evaluation of each epoch's weights (the EMA
+weights when the recipe has EMA) on the test set, made here, after training and outside it: nothing in
+training sees the test set; the validation-based times are in the JSON too. "Time to X" is measured
+inside the full-length run (a one-cycle schedule cut shorter would end at a different accuracy), and
+is "-" when no epoch reached X. Finally the seeds are exported as one averaged ensemble ONNX
+(`inkdigit.export.export_runs`) and its test accuracy reported.
+
+Runs go to --out-dir/<model>-seed<k>; a finished run dir found there is reused (delete it to retrain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+DEFAULT_MODELS = ("paper", "resnet-small")
+THRESHOLDS = (0.995, 0.997)
+
+
+def first_time_at(history: list[dict], accs: list[float], threshold: float) -> float | None:
+    """Cumulative training seconds at the end of the first epoch whose accuracy is >= threshold."""
+    elapsed = 0.0
+    for row, acc in zip(history, accs, strict=True):
+        elapsed += row["epoch_seconds"]
+        if acc >= threshold:
+            return round(elapsed, 1)
+    return None
+
+
+def run_prefix(model: str, args: argparse.Namespace) -> str:
+    """Run-dir name stem: a shortened run gets its own, so that reusing finished runs never mixes recipes."""
+    return model if args.epochs is None else f"{model}-e{args.epochs}"
+
+
+def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> dict:
+    """Train (or reuse) one run; returns its numbers incl. the per-epoch test accuracy of its snapshots."""
+    import torch
+
+    from inkdigit.train import TrainConfig, evaluate_split, load_run, train
+
+    out = Path(args.out_dir) / f"{run_prefix(model, args)}-seed{seed}"
+    snapshots: dict[int, dict] = {}
+    snap_path = out / "epoch-snapshots.pt"
+
+    def snapshot(epoch: int, net: torch.nn.Module) -> None:
+        snapshots[epoch] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    if (out / "metrics.json").is_file() and snap_path.is_file():
+        metrics = json.loads((out / "metrics.json").read_text())
+        snapshots = torch.load(snap_path, weights_only=True)
+        print(f"{model} seed {seed}: reusing {out}", file=sys.stderr)
+    else:
+        cfg = TrainConfig(model=model, seed=seed, epochs=args.epochs, threads=args.threads)
+        def log(m: str) -> None:
+            if args.verbose:
+                print(f"[{model} seed {seed}] {m}", file=sys.stderr)
+
+        metrics = train(cfg, out, progress=False, log=log, data_dir=args.data_dir, on_epoch_end=snapshot)
+        torch.save(snapshots, snap_path)
+
+    net, _, _ = load_run(out)
+    test_accs = []
+    for epoch in sorted(snapshots):
+        net.load_state_dict(snapshots[epoch])
+        test_accs.append(evaluate_split(net, x_test, y_test)[1])
+    history = metrics["epochs"]
+    val_accs = [r["val_acc"] for r in history]
+    row = {"model": model, "seed": seed, "run": str(out), "epochs": len(history),
+           "train_seconds": metrics["train_seconds"], "test_accuracy": metrics["test_accuracy"],
+           "test_accuracy_per_epoch": [round(a, 6) for a in test_accs],
+           "images_per_s": round(sum(r["images_per_s"] * r["epoch_seconds"] for r in history)
+                                 / max(metrics["train_seconds"], 1e-9), 1)}
+    for t in THRESHOLDS:
+        row[f"time_to_{100 * t:g}_test"] = first_time_at(history, test_accs, t)
+        row[f"time_to_{100 * t:g}_val"] = first_time_at(history, val_accs, t)
+    print(f"{model} seed {seed}: test {100 * row['test_accuracy']:.2f}%  {row['train_seconds']:.0f} s  "
+          f"{row['images_per_s']:.0f} img/s", file=sys.stderr)
+    return row
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """(mean, sample std; 0 for one value), rounded for the report."""
+    return round(statistics.mean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
+
+
+def summarise(model: str, rows: list[dict], ensemble: dict | None) -> dict:
+    """Mean ± std of one model's seeds (time-to-X: mean over the seeds that reached X, and how many did)."""
+    s = {"model": model, "seeds": len(rows), "epochs": rows[0]["epochs"],
+         "test_accuracy_pct": mean_std([100 * r["test_accuracy"] for r in rows]),
+         "train_seconds": mean_std([r["train_seconds"] for r in rows]),
+         "images_per_s": mean_std([r["images_per_s"] for r in rows]), "ensemble": ensemble}
+    for t in THRESHOLDS:
+        for split in ("test", "val"):
+            key = f"time_to_{100 * t:g}_{split}"
+            reached = [r[key] for r in rows if r[key] is not None]
+            s[key] = {"mean_s": round(statistics.mean(reached), 1) if reached else None,
+                      "reached": len(reached), "of": len(rows)}
+    return s
+
+
+def export_ensemble(model: str, rows: list[dict], args: argparse.Namespace) -> dict:
+    """Export the seeds as one averaged ONNX; its test accuracy (as recorded in the file's metadata)."""
+    import onnx
+
+    from inkdigit.export import export_runs
+
+    path = Path(args.out_dir) / f"{run_prefix(model, args)}-ensemble{len(rows)}.onnx"
+    export_runs([r["run"] for r in rows], path, data_dir=args.data_dir)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    meta = json.loads(props["inkdigit"])
+    return {"path": str(path), "members": len(rows), "test_accuracy": meta["test_accuracy"]}
+
+
+def fmt_time(t: dict) -> str:
+    if t["mean_s"] is None:
+        return "-"
+    return f"{t['mean_s']:.0f} s" + ("" if t["reached"] == t["of"] else f" ({t['reached']}/{t['of']} runs)")
+
+
+def markdown(summaries: list[dict], context: str) -> str:
+    lines = ["| model | seeds × epochs | test accuracy | training time | images/s | time to 99.5% (test) "
+             "| time to 99.7% (test) | ensemble of seeds |", "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        (a, ad), (t, td), (ips, _) = s["test_accuracy_pct"], s["train_seconds"], s["images_per_s"]
+        ens = s["ensemble"]
+        ens_txt = f"{100 * ens['test_accuracy']:.2f}% ({ens['members']})" if ens else "-"
+        lines.append(f"| {s['model']} | {s['seeds']} × {s['epochs']} | {a:.2f} ± {ad:.2f}% "
+                     f"| {t:.0f} ± {td:.0f} s | {ips:.0f} | {fmt_time(s['time_to_99.5_test'])} "
+                     f"| {fmt_time(s['time_to_99.7_test'])} | {ens_txt} |")
+    return "\n".join(lines) + f"\n\n{context}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                    help="comma-separated registered models (default: %(default)s)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--out-dir", default="runs/bench-accuracy",
+                    help="where the runs and ensembles go (default: %(default)s)")
+    ap.add_argument("--no-ensemble", action="store_true", help="skip exporting/evaluating the seed ensemble")
+    ap.add_argument("--data-dir", default=None, help="dataset cache (default: $INKDIGIT_DATA or ~/.cache)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a markdown table")
+    ap.add_argument("--verbose", action="store_true", help="print the epoch lines of each run on stderr")
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error("--seeds must be >= 1")
+
+    import torch
+
+    from inkdigit.data import load
+    from inkdigit.models import MODELS
+    from inkdigit.train import to_tensor
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images, labels = load("mnist", "test", args.data_dir)
+    x_test, y_test = to_tensor(images, torch.device("cpu")), torch.from_numpy(labels)
+
+    summaries, all_rows = [], []
+    for model in models:
+        rows = [run_one(model, seed, args, x_test, y_test) for seed in range(args.seeds)]
+        ensemble = None if args.no_ensemble or len(rows) < 2 else export_ensemble(model, rows, args)
+        summaries.append(summarise(model, rows, ensemble))
+        all_rows += rows
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    context = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; "
+               f"load average at the end {', '.join(f'{v:.1f}' for v in load_avg) if load_avg else 'n/a'}. "
+               "Time to X: training seconds until an epoch's weights first reached X on the test set "
+               "(evaluated after training, never used to train or choose anything).")
+    if args.json:
+        print(json.dumps({"summaries": summaries, "runs": all_rows, "context": context,
+                          "load_average": load_avg}, indent=1))
+    else:
+        print(markdown(summaries, context))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
