@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import struct
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -297,6 +297,19 @@ def test_large_inputs_are_reduced(seven_ref):
     assert corr(preprocess(np.asarray(big)), seven_ref) > 0.97
 
 
+def test_stages_of_a_large_picture_are_at_most_512_px(seven_ref):
+    """The ink map a UI shows is reduced to 512 px a side; its box still frames the digit."""
+    big = drawn_seven(width=40, size=1000).crop((0, 150, 1000, 850))  # 1000x700, the 7 spans ~25%..75% across
+    st_ = preprocess(encode(big, "PNG"), return_stages=True)
+    assert max(st_.ink.shape) <= 512 and st_.ink.shape == st_.mask.shape
+    x0, y0, x1, y1 = st_.box
+    w = st_.ink.shape[1]
+    assert 0.2 < x0 / w < 0.3 and 0.7 < x1 / w < 0.8
+    assert np.array_equal(st_.crop, st_.ink[y0:y1, x0:x1]) and st_.mask[y0:y1, x0:x1].any()
+    assert corr(st_.final, seven_ref) > 0.97
+    assert np.array_equal(load_image(big), st_.ink)
+
+
 # ---------------------------------------------------------------------------------------------- no ink
 
 
@@ -362,6 +375,65 @@ def test_decompression_bomb_is_refused_cleanly():
             preprocess(png_header_only(20_000, 20_000), max_side=100_000)
 
 
+def test_bomb_in_pillows_warning_range_is_refused_without_a_warning():
+    """Between Pillow's limit and twice it, Image.open would only warn; we refuse, and warn about nothing."""
+    side = int((1.5 * Image.MAX_IMAGE_PIXELS) ** 0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for max_side in (4096, 100_000):
+            with pytest.raises(ImageTooLargeError):
+                preprocess(png_header_only(side, side), max_side=max_side)
+    assert not caught, [str(w.message) for w in caught]
+
+
+def test_decoding_leaves_the_process_wide_warnings_filters_alone(monkeypatch, seven_ref):
+    """The server decodes in a thread pool: changing the global warnings filters there would race."""
+    before = list(warnings.filters)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("preprocess must not change the warnings filters")
+
+    monkeypatch.setattr(warnings, "catch_warnings", forbidden)
+    monkeypatch.setattr(warnings, "simplefilter", forbidden)
+    monkeypatch.setattr(warnings, "filterwarnings", forbidden)
+    assert corr(preprocess(encode(drawn_seven(), "PNG")), seven_ref) > 0.995
+    with pytest.raises(ImageTooLargeError):
+        preprocess(png_header_only(30_000, 30_000))
+    with pytest.raises(ImageError):
+        preprocess(b"not an image at all")
+    assert list(warnings.filters) == before
+
+
+def test_concurrent_calls_give_the_same_results(digits):
+    """preprocess is called from a thread pool (server, predict): results must not depend on the interleaving."""
+    canvas = Image.fromarray(mnist_canvas(digits[0][3]))
+    sources = [
+        encode(canvas, "PNG"),
+        encode(canvas.convert("RGBA"), "PNG"),
+        encode(Image.fromarray(digits[0][5]), "PNG"),
+        digits[0][7],
+        encode(drawn_seven(width=2), "PNG"),
+        png_header_only(30_000, 30_000),
+        b"garbage",
+    ]
+
+    def run(src: object) -> object:
+        try:
+            return preprocess(src)
+        except ImageError as e:
+            return type(e)
+
+    expected = [run(s) for s in sources]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(run, sources * 4))
+            for g, want in zip(got, expected * 4):
+                if isinstance(want, np.ndarray):
+                    assert isinstance(g, np.ndarray) and np.array_equal(g, want)
+                else:
+                    assert g is want
+
+
 def test_oversize_images_and_arrays_are_refused():
     with pytest.raises(ImageTooLargeError, match="4096"):
         preprocess(np.zeros((10, 4097), np.uint8))
@@ -397,7 +469,11 @@ def test_small_8x8_digit_is_read():
 def test_undecodable_bytes_raise_a_one_line_image_error(data):
     with pytest.raises(ImageError) as e:
         preprocess(data)
-    assert "\n" not in str(e.value) and str(e.value)
+    message = str(e.value)
+    assert message and "\n" not in message
+    assert "object at 0x" not in message and "BytesIO" not in message  # no Python object reprs
+    if data:
+        assert message.startswith("not an image"), message
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP"])
@@ -475,8 +551,10 @@ MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"RIFF", b"BM"]
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=300), st.sampled_from(MAGIC))
 def test_arbitrary_bytes_never_crash(tail, head):
-    with contextlib.suppress(ImageError):
+    try:
         preprocess(head + tail)
+    except ImageError as e:
+        assert "\n" not in str(e) and "object at 0x" not in str(e)
 
 
 @settings(max_examples=25, deadline=None)
@@ -495,3 +573,45 @@ def test_translation_and_scale_do_not_change_the_result(digits, index, box, fx, 
     x = preprocess(mnist_canvas(d, box=box, at=at, dark_ink=dark))
     assert corr(x, ref) > 0.97
     assert np.abs(x - ref).max() < 0.35
+
+
+def flood_fill_components(mask: np.ndarray) -> list[set[tuple[int, int]]]:
+    """8-connected components by breadth-first search: the slow, obviously right reference."""
+    seen = np.zeros_like(mask)
+    comps = []
+    for y, x in zip(*np.nonzero(mask)):
+        if seen[y, x]:
+            continue
+        comp, todo = set(), [(int(y), int(x))]
+        seen[y, x] = True
+        while todo:
+            cy, cx = todo.pop()
+            comp.add((cy, cx))
+            for ny in range(max(0, cy - 1), min(mask.shape[0], cy + 2)):
+                for nx in range(max(0, cx - 1), min(mask.shape[1], cx + 2)):
+                    if mask[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        todo.append((ny, nx))
+        comps.append(comp)
+    return comps
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))))
+def test_ink_components_are_the_8_connected_pieces(mask):
+    """Specks are told from strokes by connected components: they must be exactly the 8-connected pieces."""
+    from inkdigit.preprocess import _component_stats, _label_runs, _runs
+
+    runs = _runs(mask)
+    label, k = _label_runs(runs, mask.shape[1])
+    truth = flood_fill_components(mask)
+    assert k == len(truth)
+    pieces: dict[int, set[tuple[int, int]]] = {}
+    for (y, a, b), lab in zip(runs.tolist(), label.tolist()):
+        pieces.setdefault(lab, set()).update((y, x) for x in range(a, b))
+    assert sorted(map(sorted, pieces.values())) == sorted(map(sorted, truth))
+    assert list(pieces) == sorted(pieces)  # labelled in order of first appearance
+    stats = _component_stats(runs, label, k) if k else np.zeros((0, 5))
+    for lab, comp in pieces.items():
+        ys, xs = zip(*comp)
+        assert stats[lab].tolist() == [min(xs), min(ys), max(xs) + 1, max(ys) + 1, len(comp)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import math
 import os
@@ -49,6 +50,7 @@ WORK_SIDE = 512
 # The digit's box is read from the picture so its longer side is CROP_SIDE..2*CROP_SIDE px: enough for
 # anti-aliasing and stroke-width changes at 20x20, and cheap.
 CROP_SIDE = 80
+_BLAS_BLOCK = 1 << 17  # multiply-adds per matrix product: below OpenBLAS's threading threshold (see _matmul)
 # MNIST (measured on the test set): centre of mass at (14.0, 14.0) in pixel-index coordinates and a median
 # stroke width of ~2.5 px at 28x28 (estimated as 2*area/perimeter of the >0.5 mask).
 COM_TARGET = 14.0
@@ -58,7 +60,6 @@ SIZE = 28
 # 2*area/perimeter; MNIST's 10th-90th percentile is ~1.8-3.6, tuned on benchmarks/canvas_mnist.py).
 STROKE_MIN = 2.3
 STROKE_MAX = 3.3
-RESAMPLE = Image.Resampling.BILINEAR  # anti-aliased when shrinking
 MIN_CONTRAST = 0.12  # weakest ink (fraction of the paper/ink luminance range) that counts as ink
 # Ink mask level relative to the strong ink's contrast: low enough that a faint digit written next to
 # bold ones (a pencil stroke beside a marker) is still found.
@@ -97,6 +98,7 @@ class _Ink:
 
     picture: Image.Image  # the decoded picture, grey: mode "L" (0..255) or "F" (0..1), paper under alpha
     factor: int  # picture pixels per analysis pixel
+    pixels: np.ndarray  # float32 (h, w) in [0,1]: the analysis image (the picture reduced by factor)
     shape: tuple[int, int]  # (h, w) of the analysis image
     dark: bool  # ink darker than the paper
     paper: float  # paper brightness (0..1) where it is uniform
@@ -146,6 +148,8 @@ def _identify(data: bytes) -> Image.Image:
             if fmt in tried:
                 continue
             tried.add(fmt)
+            if fmt not in Image.OPEN:
+                continue
             factory, accept = Image.OPEN[fmt]
             try:
                 accepted = accept is None or accept(prefix)
@@ -321,7 +325,7 @@ def _array_picture(a: np.ndarray, max_side: int) -> Image.Image:
     if alpha is not None and float(alpha.min()) < 0.999:
         paper = _paper_under(gray, alpha)
         gray = np.ones_like(gray) if paper is None else gray * alpha + np.float32(paper) * (1 - alpha)
-    return Image.fromarray(np.ascontiguousarray(gray, dtype=np.float32), "F")
+    return _to_image(gray)
 
 
 def _pil_picture(img: Image.Image) -> Image.Image:
@@ -382,10 +386,11 @@ def _to_picture(source: Any, max_side: int) -> tuple[Image.Image, tuple[int, int
 
 def _pixels(picture: Image.Image) -> np.ndarray:
     """A grey picture as a float32 array in [0,1] (a fresh, writable array)."""
-    a = np.asarray(picture)
+    width, height = picture.size
     if picture.mode == "L":
+        a = np.frombuffer(picture.tobytes(), np.uint8).reshape(height, width)
         return np.multiply(a, np.float32(1 / 255), dtype=np.float32)
-    return a.astype(np.float32)  # "F" is already in [0,1]
+    return np.frombuffer(picture.tobytes(), np.float32).reshape(height, width).copy()  # "F": already 0..1
 
 
 def _read(picture: Image.Image, box: tuple[int, int, int, int], step: int) -> np.ndarray:
@@ -462,6 +467,8 @@ def _erode(a: np.ndarray, radius: float) -> np.ndarray:
 
 def _border(a: np.ndarray) -> np.ndarray:
     b = max(1, min(a.shape) // 50)
+    if b == 1:
+        return np.concatenate((a[0], a[-1], a[1:-1, 0], a[1:-1, -1]))
     return np.concatenate([a[:b].ravel(), a[-b:].ravel(), a[b:-b, :b].ravel(), a[b:-b, -b:].ravel()])
 
 
@@ -510,7 +517,7 @@ def _surface(cmat: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The background polynomial at rows v and columns u (coordinates -1..1 across the analysis image)."""
     vpow = np.stack([v**i for i in range(4)], axis=1)
     upow = np.stack([u**j for j in range(4)], axis=1)
-    return np.clip(vpow @ cmat @ upow.T, 0.0, 1.0).astype(np.float32)
+    return np.clip(_matmul(vpow @ cmat, np.ascontiguousarray(upow.T)), 0.0, 1.0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -522,11 +529,15 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     padded = np.zeros((h, w + 2), np.int8)
     padded[:, 1:-1] = mask
-    d = padded[:, 1:] - padded[:, :-1]  # +1 where a run starts, -1 one past where it ends
-    flat = np.flatnonzero(d)
-    rows, cols = np.divmod(flat, w + 1)
-    is_start = d.ravel()[flat] > 0
-    return np.stack([rows[is_start], cols[is_start], cols[~is_start]], axis=1)
+    flat = padded.ravel()
+    d = flat[1:] - flat[:-1]  # +1 before a run's first pixel, -1 at its last; rows end in padding
+    starts = (d == 1).nonzero()[0]
+    runs = np.empty((len(starts), 3), np.intp)
+    np.floor_divide(starts, w + 2, out=runs[:, 0])
+    offset = runs[:, 0] * (w + 2)
+    np.subtract(starts, offset, out=runs[:, 1])
+    np.subtract((d == -1).nonzero()[0], offset, out=runs[:, 2])
+    return runs
 
 
 def _label_runs(runs: np.ndarray, width: int) -> tuple[np.ndarray, int]:
@@ -536,35 +547,54 @@ def _label_runs(runs: np.ndarray, width: int) -> tuple[np.ndarray, int]:
         return np.zeros(0, np.intp), 0
     rows, starts, ends = runs[:, 0], runs[:, 1], runs[:, 2]
     key = width + 2
-    start_key = rows * key + starts
-    end_key = rows * key + ends
+    base = rows * key
+    prev = base - key
     # Runs a (row y-1) touching run b (row y), diagonals included: a.start <= b.end and b.start <= a.end.
-    lo = np.searchsorted(end_key, (rows - 1) * key + starts, side="left")
-    hi = np.searchsorted(start_key, (rows - 1) * key + ends, side="right")
-    count = np.maximum(hi - lo, 0)
-    total = int(count.sum())
-    lab = np.arange(n)
-    if total:
-        b = np.repeat(np.arange(n), count)
-        a = np.arange(total) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
-        while True:
-            la, lb = lab[a], lab[b]
-            if np.array_equal(la, lb):
-                break
-            m = np.minimum(la, lb)
-            np.minimum.at(lab, la, m)
-            np.minimum.at(lab, lb, m)
-            while True:  # pointer jumping; lab[i] <= i always holds, so this ends
-                nxt = lab[lab]
-                if np.array_equal(nxt, lab):
-                    break
-                lab = nxt
-    roots, compact = np.unique(lab, return_inverse=True)
-    return compact.ravel(), len(roots)
+    # They are lo[b]..hi[b]-1, as runs are in row-major order.
+    lo = np.searchsorted(base + ends, prev + starts, side="left")
+    hi = np.searchsorted(base + starts, prev + ends, side="right")
+    count = hi - lo
+    if np.count_nonzero(count) == n - 1 and np.count_nonzero(count > 1) == 0:
+        return np.zeros(n, np.intp), 1  # one run starts it, each other one hangs from one above: one stroke
+    # Each run joins the first run it touches in the row above: a forest whose parents come before their
+    # children, flattened by pointer jumping (a tree is at most as deep as the rows it spans).
+    parent = np.where(count > 0, lo, np.arange(n))
+    for _ in range(int(rows[-1] - rows[0] + 1).bit_length()):
+        parent = parent[parent]
+    # A run touching two or more runs above joins their trees (the bottom of a loop, a V): few, so a
+    # union-find in Python over the tree roots; the smaller root wins, keeping first-appearance order.
+    joined: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while x in joined:
+            x = joined[x]
+        return x
+
+    forks = np.flatnonzero(count > 1)
+    if forks.size:
+        for b, first, last in zip(forks.tolist(), lo[forks].tolist(), hi[forks].tolist(), strict=True):
+            rb = root(int(parent[b]))
+            for a in range(first + 1, last):
+                ra = root(int(parent[a]))
+                if ra < rb:
+                    joined[rb] = ra
+                    rb = ra
+                elif ra > rb:
+                    joined[ra] = rb
+        if joined:
+            remap = np.arange(n)
+            remap[list(joined)] = [root(r) for r in joined]
+            parent = remap[parent]
+    is_root = parent == np.arange(n)
+    compact = np.cumsum(is_root) - 1
+    return compact[parent], int(compact[-1]) + 1
 
 
 def _component_stats(runs: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
     """int [k,5]: x0, y0, x1, y1 (exclusive), area."""
+    if k == 1:  # the common case: one stroke
+        return np.array([[runs[:, 1].min(), runs[0, 0], runs[:, 2].max(), runs[-1, 0] + 1,
+                          (runs[:, 2] - runs[:, 1]).sum()]], np.int64)
     stats = np.empty((k, 5), np.int64)
     stats[:, 0] = np.iinfo(np.int64).max
     stats[:, 1] = np.iinfo(np.int64).max
@@ -632,7 +662,8 @@ def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE) -> _Ink:
     sign = -inv if dark else inv
     raw = np.maximum(diff * sign, 0)
     sraw = raw if smooth is diff else np.maximum(smooth * sign, 0)
-    sigma = _mad_sigma(_border(sraw))
+    edge = _border(sraw)
+    sigma = _mad_sigma(edge) if edge.any() else 0.0  # a clean border (canvas, MNIST) has no noise to measure
     floor = max(0.08, 5 * sigma)
     candidates = sraw[sraw > floor]
     if candidates.size < 4:
@@ -668,6 +699,7 @@ def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE) -> _Ink:
     return _Ink(
         picture=picture,
         factor=factor,
+        pixels=gray,
         shape=(h, w),
         dark=dark,
         paper=paper,
@@ -685,8 +717,9 @@ def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE) -> _Ink:
 
 
 def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | None = None,
-              step: int | None = None) -> np.ndarray:
-    """The ink (float32 0..1) inside an analysis-pixel box, read from the picture.
+              step: int | None = None) -> tuple[np.ndarray, int]:
+    """The ink (float32 0..1) inside an analysis-pixel box, read from the picture, and the picture pixels
+    per pixel it was read at.
 
     `keep` (bool, the box's shape) says which analysis pixels may hold ink, by default the kept components
     grown by a pixel. The picture is read at `step` picture pixels per pixel, by default so that the box's
@@ -696,19 +729,17 @@ def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | No
     f = found.factor
     width, height = found.picture.size
     region = (x0 * f, y0 * f, min(x1 * f, width), min(y1 * f, height))
-    rw, rh = region[2] - region[0], region[3] - region[1]
     if step is None:
-        step = max(1, max(rw, rh) // CROP_SIDE)
-    gray = _read(found.picture, region, step)
+        step = max(1, max(region[2] - region[0], region[3] - region[1]) // CROP_SIDE)
+    # At the analysis step the analysis image is the picture read already.
+    gray = found.pixels[y0:y1, x0:x1] if step == f else _read(found.picture, region, step)
     h, w = gray.shape
     if found.background is None:
         # Uniform paper: the ink is one linear function of the brightness, clipped.
-        paper = np.float32(found.paper)
-        norm = max(paper if found.dark else 1 - paper, 0.2)
-        a = np.float32((-1 if found.dark else 1) * found.gain / norm)
-        gray *= a
-        gray += np.float32(-a * paper - found.lo * found.gain)
-        ink = gray
+        paper = found.paper
+        a = (-1 if found.dark else 1) * found.gain / max(paper if found.dark else 1 - paper, 0.2)
+        ink = gray * np.float32(a)
+        ink += np.float32(-a * paper - found.lo * found.gain)
     else:
         ah, aw = found.shape
         # Pixel centres in analysis coordinates, then -1..1 across the analysis image as in _analyse.
@@ -724,15 +755,26 @@ def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | No
     np.clip(ink, 0, 1, out=ink)
     if keep is None:
         keep = found.keep[y0:y1, x0:x1]
+    ink *= _under(keep, f, step, h, w)
+    return ink, step
+
+
+def _under(a: np.ndarray, f: int, step: int, h: int, w: int) -> np.ndarray:
+    """Analysis pixels (f picture pixels each) under an h x w grid of `step`-pixel cells from the origin."""
     if step == f:
-        m = keep[:h, :w]
-    else:
-        # Analysis pixel under each pixel's centre.
-        rows = np.minimum(((np.arange(h) + 0.5) * step + (region[1] - y0 * f)) // f, keep.shape[0] - 1)
-        cols = np.minimum(((np.arange(w) + 0.5) * step + (region[0] - x0 * f)) // f, keep.shape[1] - 1)
-        m = keep[rows.astype(np.intp)[:, None], cols.astype(np.intp)]
-    ink *= m
-    return ink
+        return a[:h, :w]
+    if f % step == 0:  # each analysis pixel covers r x r cells
+        r = f // step
+        rows, cols = min(a.shape[0], -(-h // r)), min(a.shape[1], -(-w // r))
+        # Columns by r strided copies (np.repeat copies element by element), then rows by whole-row repeats.
+        wide = np.empty((rows, cols, r), a.dtype)
+        for k in range(r):
+            wide[:, :, k] = a[:rows, :cols]
+        return np.repeat(wide.reshape(rows, cols * r), r, axis=0)[:h, :w]
+    # Otherwise the analysis pixel under each cell's centre.
+    rows = np.minimum((np.arange(h) * step + step // 2) // f, a.shape[0] - 1)
+    cols = np.minimum((np.arange(w) * step + step // 2) // f, a.shape[1] - 1)
+    return a[rows[:, None], cols]
 
 
 def _kept_box(found: _Ink) -> tuple[int, int, int, int]:
@@ -744,12 +786,20 @@ def _kept_box(found: _Ink) -> tuple[int, int, int, int]:
 # MNIST normalisation
 
 
+def _pad(a: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Zero padding (np.pad's generality costs more than the copy for our small arrays)."""
+    h, w = a.shape
+    out = np.zeros((h + top + bottom, w + left + right), a.dtype)
+    out[top : top + h, left : left + w] = a
+    return out
+
+
 def _stroke_width(m: np.ndarray) -> float:
     """Mean stroke width of a binary drawing: 2*area/perimeter, perimeter corrected for the pixel grid."""
     area = int(np.count_nonzero(m))
     if area == 0:
         return 0.0
-    p = np.pad(m, 1)
+    p = _pad(m, 1, 1, 1, 1)
     perimeter = int(np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1]))
     return 2 * area / (perimeter * math.pi / 4)
 
@@ -763,21 +813,75 @@ def _trim(a: np.ndarray, level: float = 0.02) -> np.ndarray:
     return a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def _normalise(crop: np.ndarray, fit: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
-    """Ink crop -> (20x20 box picture, or None unless `fit`; 28x28 MNIST-style input)."""
-    c = np.asarray(crop)
-    if c.ndim != 2:
-        raise ImageError(f"ink crop must be 2-D (got shape {tuple(c.shape)})")
-    if c.dtype == np.float32 or c.dtype == np.float64:
-        if not np.isfinite(c).all():
-            raise ImageError("ink crop contains NaN or infinity")
-        c = np.clip(c, 0, 1, dtype=np.float32)
-    elif np.issubdtype(c.dtype, np.floating):
-        if not np.isfinite(c).all():
-            raise ImageError("ink crop contains NaN or infinity")
-        c = np.clip(c.astype(np.float32), 0, 1)
-    else:
-        c = np.minimum(_array_to_float(c), 1)
+def _bilinear(n_in: int, n_out: int, start: float = 0.0, end: float | None = None) -> np.ndarray:
+    """Pillow's BILINEAR resampling along one axis as a matrix: out = W @ in, W is (n_out, n_in).
+
+    Output pixel i samples [start, end) of the input; shrinking widens the triangle (anti-aliasing), and
+    weights falling outside the input are dropped and the rest renormalised, as Pillow does at edges. Done
+    as a matrix because our images are small: Pillow's conversions would cost more than the arithmetic.
+    """
+    scale = ((n_in if end is None else end) - start) / n_out
+    k = 1 / max(scale, 1.0)
+    # Distance of each input pixel centre from each output pixel centre, in triangle half-widths.
+    centres = np.arange(n_out) * (scale * k) + (start + 0.5 * scale) * k
+    w = np.subtract.outer(centres, np.arange(n_in) * k + 0.5 * k)
+    np.abs(w, out=w)
+    np.subtract(1, w, out=w)
+    np.maximum(w, 0, out=w)
+    total = w.sum(axis=1, keepdims=True)
+    w /= np.maximum(total, 1e-300, out=total)  # an output pixel with no input left stays 0
+    return w.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=512)
+def _enlarge(n: int, up: int) -> np.ndarray:
+    """Weights enlarging n pixels up times (cached: crops are small and their sizes repeat)."""
+    w = _bilinear(n, n * up)
+    w.flags.writeable = False
+    return w
+
+
+def _to_image(a: np.ndarray) -> Image.Image:
+    """float32 array -> Pillow "F" image (cheaper than Image.fromarray's generality)."""
+    return Image.frombytes("F", (a.shape[1], a.shape[0]), np.ascontiguousarray(a, np.float32).tobytes())
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """Pillow "F" image -> writable float32 array."""
+    return np.frombuffer(img.tobytes(), np.float32).reshape(img.height, img.width).copy()
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in column blocks of at most _BLAS_BLOCK multiply-adds each.
+
+    OpenBLAS runs a larger product on several threads; for images this small the threads' start-up and
+    busy-waiting cost more CPU than they save (twice the whole preprocessing time on a loaded 2-core
+    machine) and take cores from the caller's own threads (the server's and predict's pools).
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    cols = max(1, _BLAS_BLOCK // max(m * k, 1))
+    if cols >= n:
+        return a @ b
+    out = np.empty((m, n), np.result_type(a, b))
+    for s in range(0, n, cols):
+        np.matmul(a, b[:, s : s + cols], out=out[:, s : s + cols])
+    return out
+
+
+def _resample(c: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
+    """Separable resampling wy @ c @ wx.T, the cheaper product first."""
+    if wy.shape[0] * c.shape[1] <= c.shape[0] * wx.shape[0]:
+        return _matmul(_matmul(wy, c), np.ascontiguousarray(wx.T))
+    return _matmul(wy, _matmul(c, np.ascontiguousarray(wx.T)))
+
+
+def _normalise(c: np.ndarray, fit: bool = True, reduced: bool = False
+               ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Ink crop (float32, 0..1) -> (20x20 box picture, or None unless `fit`; 28x28 MNIST-style input).
+
+    `reduced`: the crop was already read at the working resolution (it is not enlarged again).
+    """
     c = _trim(c)
     # Judge the crop on its own contrast: a faint digit (next to bold ones in a number) becomes solid too.
     strong = c[c > 0.1 * float(c.max())]
@@ -786,16 +890,16 @@ def _normalise(crop: np.ndarray, fit: bool = True) -> tuple[np.ndarray | None, n
     # Work at 80..160 px on the longer side: enough for anti-aliasing and stroke-width changes, and cheap.
     factor = max(1, max(c.shape) // CROP_SIDE)
     if factor > 1:
-        c = np.asarray(Image.fromarray(c).reduce(factor))
+        c = _to_array(_to_image(c).reduce(factor))
         sw /= factor
         if sw < 1:
             c = np.clip(c / max(sw, 0.2), 0, 1)  # strokes thinner than a working pixel came out faint
             sw = 1.0
-    elif max(c.shape) < CROP_SIDE:
+    elif max(c.shape) < CROP_SIDE and not reduced:
         # Small crops (an MNIST digit, a small photo) are enlarged so stroke-width changes are not coarse.
         up = math.ceil(CROP_SIDE / max(c.shape))
-        size = (c.shape[1] * up, c.shape[0] * up)
-        c = np.asarray(Image.fromarray(c).resize(size, Image.Resampling.BILINEAR))
+        h, w = c.shape
+        c = _resample(c, _enlarge(h, up), _enlarge(w, up))
         sw *= up
     # Stroke width into MNIST's range: the network never saw hairlines or felt-tip blobs. Clamping (rather
     # than snapping to one width) keeps the result continuous in the input's scale and stroke width.
@@ -805,15 +909,15 @@ def _normalise(crop: np.ndarray, fit: bool = True) -> tuple[np.ndarray | None, n
         # Thickening grows the box by 2r, which shrinks the scale: solve sw + 2r = w * (side + 2r) / side.
         radius = (thinnest - sw) / (2 * max(1 - thinnest / side, 0.5))
         pad = int(math.ceil(radius)) + 1
-        c = _trim(_dilate(np.pad(c, pad), radius))
+        c = _trim(_dilate(_pad(c, pad, pad, pad, pad), radius))
     elif sw > thickest:
-        c = _trim(_erode(np.pad(c, 1), (sw - thickest) / 2))
+        c = _trim(_erode(_pad(c, 1, 1, 1, 1), (sw - thickest) / 2))
     h, w = c.shape
     s = BOX / max(h, w)  # output pixels per working pixel
     fit20 = None
     if fit:
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        small = np.asarray(Image.fromarray(c).resize((nw, nh), RESAMPLE))
+        small = _resample(c, _bilinear(h, nh), _bilinear(w, nw))
         top = float(small.max())
         if top <= 0:
             raise NoInkError("no ink left after scaling")
@@ -822,28 +926,46 @@ def _normalise(crop: np.ndarray, fit: bool = True) -> tuple[np.ndarray | None, n
         fit20[fy : fy + nh, fx : fx + nw] = np.clip(small, 0, None) * np.float32(1 / top)
     # Resample the 28x28 frame straight from the working crop, placed so the centre of mass lands on
     # MNIST's (14, 14) to a fraction of a pixel: the result then moves continuously with the drawing.
-    total = float(c.sum())
-    cy = float(c.sum(axis=1) @ np.arange(h, dtype=np.float32)) / total
-    cx = float(c.sum(axis=0) @ np.arange(w, dtype=np.float32)) / total
+    rows, cols = c.sum(axis=1), c.sum(axis=0)
+    total = float(rows.sum())
+    cy = float(rows @ np.arange(h, dtype=np.float32)) / total
+    cx = float(cols @ np.arange(w, dtype=np.float32)) / total
     span = SIZE / s  # working pixels covered by the frame
     # Frame's left/top edge in working coordinates (pixel i spans [i, i+1)); kept so the digit stays whole.
     bx = min(max(cx + 0.5 - (COM_TARGET + 0.5) / s, w - span), 0.0)
     by = min(max(cy + 0.5 - (COM_TARGET + 0.5) / s, h - span), 0.0)
+    # Weights over the crop padded with zeros two pixels beyond the frame (the picture Pillow would resample,
+    # dropping weights past its edges), keeping the columns of the crop itself.
     px0, py0 = math.ceil(-bx) + 2, math.ceil(-by) + 2
-    px1, py1 = math.ceil(bx + span - w) + 2, math.ceil(by + span - h) + 2
-    padded = Image.fromarray(np.pad(c, ((py0, max(py1, 0)), (px0, max(px1, 0)))))
-    region = (bx + px0, by + py0, bx + px0 + span, by + py0 + span)
-    final = np.asarray(padded.resize((SIZE, SIZE), RESAMPLE, box=region))
+    pw = px0 + w + max(math.ceil(bx + span - w) + 2, 0)
+    ph = py0 + h + max(math.ceil(by + span - h) + 2, 0)
+    wy = _bilinear(ph, SIZE, by + py0, by + py0 + span)[:, py0 : py0 + h]
+    wx = _bilinear(pw, SIZE, bx + px0, bx + px0 + span)[:, px0 : px0 + w]
+    final = _resample(c, wy, wx)
     top = float(final.max())
     if top <= 0:
         raise NoInkError("no ink left after scaling")
-    final = np.clip(final, 0, None) * np.float32(1 / top)
+    np.maximum(final, 0, out=final)
+    final *= np.float32(1 / top)
     return fit20, final
+
+
+def _model_input(crop: np.ndarray, reduced: bool = False) -> np.ndarray:
+    return _normalise(crop, fit=False, reduced=reduced)[1]
 
 
 def to_model_input(ink_crop: np.ndarray) -> np.ndarray:
     """Crop of an ink map (1 = ink) -> float32 [28,28] in [0,1]: 20x20 box, centre of mass at the centre."""
-    return _normalise(ink_crop, fit=False)[1]
+    c = np.asarray(ink_crop)
+    if c.ndim != 2:
+        raise ImageError(f"ink crop must be 2-D (got shape {tuple(c.shape)})")
+    if np.issubdtype(c.dtype, np.floating):
+        if not np.isfinite(c).all():
+            raise ImageError("ink crop contains NaN or infinity")
+        c = np.clip(c, 0, 1).astype(np.float32)
+    else:
+        c = np.minimum(_array_to_float(c), 1)
+    return _model_input(c)
 
 
 def _ink_map(found: _Ink) -> tuple[np.ndarray, int]:
@@ -851,7 +973,7 @@ def _ink_map(found: _Ink) -> tuple[np.ndarray, int]:
     width, height = found.picture.size
     step = max(1, -(-max(width, height) // WORK_SIDE))
     h, w = found.shape
-    return _ink_crop(found, (0, 0, w, h), step=step), step
+    return _ink_crop(found, (0, 0, w, h), step=step)
 
 
 def load_image(source: Any, *, max_side: int = 4096) -> np.ndarray:
@@ -870,7 +992,8 @@ def preprocess(source: Any, *, max_side: int = 4096, return_stages: bool = False
     """
     found = _analyse(source, max_side)
     box = _kept_box(found)
-    fit20, final = _normalise(_ink_crop(found, box), fit=return_stages)
+    crop, step = _ink_crop(found, box)
+    fit20, final = _normalise(crop, fit=return_stages, reduced=step > 1)
     if not return_stages:
         return final
     assert fit20 is not None
@@ -879,9 +1002,5 @@ def preprocess(source: Any, *, max_side: int = 4096, return_stages: bool = False
     ih, iw = ink.shape
     x0, y0 = box[0] * f // step, box[1] * f // step
     x1, y1 = min(iw, -(-box[2] * f // step)), min(ih, -(-box[3] * f // step))
-    # The kept ink at the ink map's resolution: the analysis pixel under each ink-map pixel's centre.
-    h, w = found.shape
-    rows = np.minimum(((np.arange(ih) + 0.5) * step) // f, h - 1).astype(np.intp)
-    cols = np.minimum(((np.arange(iw) + 0.5) * step) // f, w - 1).astype(np.intp)
-    mask = found.mask[rows[:, None], cols]
+    mask = _under(found.mask, f, step, ih, iw)  # the kept ink at the ink map's resolution
     return Stages(ink=ink, mask=mask, box=(x0, y0, x1, y1), crop=ink[y0:y1, x0:x1], fit20=fit20, final=final)

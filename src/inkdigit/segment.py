@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import WORK_SIDE, _analyse, _dilate_square, _Ink, _ink_crop, _paint, to_model_input
+from inkdigit.preprocess import WORK_SIDE, _analyse, _dilate_square, _Ink, _ink_crop, _model_input, _paint
 
 __all__ = ["DigitPiece", "segment"]
 
@@ -180,10 +180,10 @@ def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
                 continue
             r0, r1 = int(rows[0]), int(rows[-1]) + 1
             box = (x0 + a, y0 + r0, x0 + b, y0 + r1)
-            part = _ink_crop(found, box, keep=grown[r0:r1, a:b])
+            part, step = _ink_crop(found, box, keep=grown[r0:r1, a:b])
             if float(part.max()) <= 0.02:
                 continue
-            piece = DigitPiece(box=_to_source(found, box), image=to_model_input(part))
+            piece = DigitPiece(box=_to_source(found, box), image=_model_input(part, reduced=step > 1))
             pieces.append((x0 + (a + b) / 2, piece))
     pieces.sort(key=lambda p: p[0])
     return [p for _, p in pieces]
