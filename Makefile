@@ -57,7 +57,11 @@ models: venv data
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py
-	$(PY) benchmarks/predict_speed.py
+	$(PY) benchmarks/predict_speed.py --model paper
+	$(PY) benchmarks/canvas_mnist.py --model paper --n 10000 --seed 0
+	$(PY) benchmarks/written_numbers.py --model paper --n 1000 --seed 0
+	$(PY) benchmarks/serve_load.py --requests 20000 --concurrency 8 --max-seconds 60
+	$(PY) benchmarks/preprocess_speed.py
 
 clean:
 	rm -rf runs test-output .pytest_cache
