@@ -54,6 +54,9 @@ models: venv data
 	rm -rf runs/bundled-paper
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
 	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
+	rm -rf runs/bundled-resnet-small
+	$(INKDIGIT) train --model resnet-small --seed 0 --threads 1 --out runs/bundled-resnet-small --no-progress
+	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/models/onnx/resnet-small.onnx
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

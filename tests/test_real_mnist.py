@@ -91,6 +91,21 @@ def test_bundled_default_model_accuracy_and_metadata(mnist_test):
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
 
 
+def test_bundled_default_is_the_stronger_net(mnist_test):
+    images, labels = mnist_test
+    rows = {m["name"]: m for m in available_models()}
+    assert rows["resnet-small"]["default"]
+    p = Predictor.load()
+    assert p.name == "resnet-small"
+    probs = p.predict_arrays(images.astype(np.float32) / 255)
+    acc = float((probs.argmax(1) == labels).mean())
+    assert acc >= 0.996
+    assert p.metadata["test_accuracy"] == pytest.approx(acc, abs=1e-4)
+    assert p.metadata["parameters"] <= 1_500_000 and p.metadata["parity_max_abs_diff"] <= 1e-4
+    settings = p.metadata["training"][0]["settings"]
+    assert settings["model"] == "resnet-small" and settings["augment"] and settings["ema"] > 0
+
+
 def test_recognition_path_never_imports_torch(tmp_path, mnist_test):
     images, _ = mnist_test
     Image.fromarray(255 - images[0]).resize((280, 280)).save(tmp_path / "d.png")
