@@ -31,13 +31,38 @@ def one_child(cmd: list[str]) -> tuple[float, float]:
     return wall, rss
 
 
+def model_latency(model: str | None, calls: int = 500) -> float:
+    """Median milliseconds of one single-image model call (already preprocessed), one ORT thread."""
+    import numpy as np
+
+    from inkdigit.data import load
+    from inkdigit.inference import Predictor
+
+    p = Predictor.load(model, threads=1)
+    x = load("mnist", "test")[0][:1].astype(np.float32) / 255
+    for _ in range(50):  # warm-up
+        p.predict_arrays(x)
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        p.predict_arrays(x)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
     ap.add_argument("--repeat", type=int, default=5, help="cold-start runs (default: %(default)s)")
     ap.add_argument("--n", type=int, default=10000, help="test images for throughput (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--latency-only", action="store_true", help="only the single-image model latency")
     args = ap.parse_args()
+    latency = model_latency(args.model)
+    if args.latency_only:
+        print(json.dumps({"model_latency_ms": latency}) if args.json else
+              f"model latency, one preprocessed image, 1 thread: {latency:.3f} ms (median of 500)")
+        return
 
     import numpy as np
     from PIL import Image
@@ -66,7 +91,7 @@ def main() -> None:
         "cold_start_s": statistics.median(w for w, _ in cold),
         "cold_start_peak_mb": statistics.median(m for _, m in cold),
         "folder_images": len(images), "folder_seconds": wall, "images_per_s": len(images) / wall,
-        "accuracy": float((got == labels).mean()), "cores": os.cpu_count(),
+        "accuracy": float((got == labels).mean()), "cores": os.cpu_count(), "model_latency_ms": latency,
     }
     if args.json:
         print(json.dumps(result))
