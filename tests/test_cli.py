@@ -120,6 +120,23 @@ def test_predict_reports_bad_files_and_still_reads_the_rest(digit_files, tmp_pat
     assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
 
 
+def test_predict_large_folder_in_order_with_errors(mnist_test, tmp_path):
+    """A folder big enough to be read by worker processes: every file reported once, in name order, with
+    the right labels, and a broken file named on stderr while the rest are read."""
+    images, labels = mnist_test
+    n = 600
+    for i in range(n):
+        Image.fromarray(images[i]).save(tmp_path / f"{i:04d}.png")
+    (tmp_path / "0300b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    r = run("predict", str(tmp_path), "--json", "--model", "paper")
+    assert r.returncode == 1
+    errs = r.stderr.decode().splitlines()
+    assert len(errs) == 1 and "0300b.png" in errs[0] and "Traceback" not in r.stderr.decode()
+    rows = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+    assert [row["file"] for row in rows] == [str(tmp_path / f"{i:04d}.png") for i in range(n)]
+    assert np.mean([row["label"] for row in rows] == labels[:n]) > 0.97
+
+
 def test_predict_number_and_unsure_flag(digit_files, mnist_test, tmp_path):
     images, labels = mnist_test
     row = np.concatenate([np.pad(255 - images[i], 8, constant_values=255) for i in (0, 1, 2)], axis=1)

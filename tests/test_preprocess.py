@@ -106,6 +106,24 @@ def test_mnist_digit_comes_back_as_itself(digits):
     assert np.median(scores) > 0.93 and min(scores) > 0.6
 
 
+def test_mnist_form_is_used_as_it_is(digits):
+    """A picture already in MNIST's form (28x28, 20-px box, centred by mass) is the model input unchanged;
+    the same digit moved off centre or inverted is normalised back to MNIST's form."""
+    for d in digits[0][:20]:
+        np.testing.assert_allclose(preprocess(d), d / np.float32(d.max()), rtol=1e-6, atol=0)
+        buf = io.BytesIO()
+        Image.fromarray(d).save(buf, format="PNG")
+        assert np.array_equal(preprocess(buf.getvalue()), preprocess(d))
+        st_ = preprocess(d, return_stages=True)
+        assert np.array_equal(st_.final, preprocess(d)) and st_.fit20.shape == (20, 20)
+        assert max(st_.box[2] - st_.box[0], st_.box[3] - st_.box[1]) == 20
+        moved = np.zeros_like(d)
+        moved[3:, :-3] = d[:-3, 3:]  # down and left by 3 px (MNIST leaves a 4-px margin)
+        check_mnist_like(preprocess(moved))
+        assert corr(preprocess(moved), d / 255) > 0.8
+        assert corr(preprocess(255 - d), d / 255) > 0.8
+
+
 def test_canvas_digit_matches_the_mnist_original(digits):
     scores = [corr(preprocess(mnist_canvas(d)), d / 255) for d in digits[0]]
     assert np.median(scores) > 0.85
@@ -203,6 +221,42 @@ def test_every_input_form_reads_the_same(seven_ref, tmp_path):
     drawn_seven().save(path)
     assert corr(preprocess(path), seven_ref) > 0.995
     assert corr(preprocess(str(path)), seven_ref) > 0.995
+
+
+def png_variants(img: Image.Image) -> dict[str, bytes]:
+    """The same drawing as PNGs Pillow writes in every colour type, plus ones the quick decoder must pass on."""
+    out = {}
+    for mode in ("L", "LA", "RGB", "RGBA", "P", "1"):
+        buf = io.BytesIO()
+        img.convert(mode).save(buf, format="PNG")
+        out[mode] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257).save(buf, format="PNG")  # 16-bit
+    out["I;16"] = buf.getvalue()
+    buf = io.BytesIO()
+    img.convert("L").save(buf, format="PNG", transparency=255)  # a tRNS chunk: the white paper is see-through
+    out["L+tRNS"] = buf.getvalue()
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="PNG", dpi=(300, 300))  # a pHYs chunk changes nothing
+    out["RGB+pHYs"] = buf.getvalue()
+    return out
+
+
+def test_png_of_every_kind_reads_as_pillow_decodes_it(seven_ref):
+    for name, data in png_variants(drawn_seven()).items():
+        pil = Image.open(io.BytesIO(data))
+        pil.load()
+        assert np.array_equal(preprocess(data), preprocess(pil)), name
+
+
+def test_png_with_a_bad_checksum_is_an_error_not_a_guess():
+    buf = io.BytesIO()
+    drawn_seven().convert("L").save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"IDAT") + 20
+    data[at] ^= 0xFF  # one flipped byte inside the compressed pixels
+    with pytest.raises(ImageError):
+        preprocess(bytes(data))
 
 
 def test_gif_reads_the_first_frame(seven_ref):

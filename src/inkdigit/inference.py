@@ -67,12 +67,15 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
 def _read_metadata(path: str, mtime_ns: int) -> dict:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    props = sess.get_modelmeta().custom_metadata_map
+    return _session_metadata(ort.InferenceSession(path, providers=["CPUExecutionProvider"]))
+
+
+def _session_metadata(session: Any) -> dict:
     try:
-        return json.loads(props.get("inkdigit", "{}"))
+        meta = json.loads(session.get_modelmeta().custom_metadata_map.get("inkdigit", "{}"))
     except ValueError:
         return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def model_metadata(path: str | os.PathLike) -> dict:
@@ -171,7 +174,8 @@ class Predictor:
         if len(inputs) != 1 or len(shape) != 4 or list(shape[1:]) != [1, 28, 28]:
             raise ModelNotFoundError(f"{self.path}: expects input {shape}, not [N,1,28,28]")
         self._input, self._output = inputs[0].name, outputs[0].name
-        self.metadata = model_metadata(self.path)
+        # From this session: a second one just to read the metadata would double the start-up cost.
+        self.metadata = _session_metadata(self.session)
         self.name: str = self.metadata.get("name") or self.path.stem
         self.labels: list[str] = self.metadata.get("labels") or [str(d) for d in range(10)]
         self.min_confidence = min_confidence
@@ -199,12 +203,20 @@ class Predictor:
 
     def prediction(self, probs: np.ndarray, image: np.ndarray, top_k: int = 3) -> Prediction:
         """Wrap one row of probabilities (and the 28x28 input it came from) as a Prediction."""
-        order = np.argsort(-probs)[: max(1, min(top_k, len(probs)))]
-        label = int(order[0])
-        conf = float(probs[label])
-        return Prediction(label=label, confidence=conf, probabilities=[float(p) for p in probs],
-                          top_k=[(int(k), float(probs[k])) for k in order], unsure=conf < self.min_confidence,
-                          image=image)
+        return self.predictions(np.asarray(probs)[None], [image], top_k)[0]
+
+    def predictions(self, probs: np.ndarray, images: Any, top_k: int = 3) -> list[Prediction]:
+        """Wrap probabilities [N,10] (and the N inputs they came from) as Predictions, in one pass."""
+        k = max(1, min(top_k, probs.shape[1]))
+        # Whole-batch sorting and conversion: per-row NumPy calls would cost more than the model itself.
+        orders = np.argsort(-probs, axis=1, kind="stable")[:, :k].tolist()
+        out = []
+        for row, order, image in zip(probs.tolist(), orders, images):
+            conf = row[order[0]]
+            out.append(Prediction(label=order[0], confidence=conf, probabilities=row,
+                                  top_k=[(j, row[j]) for j in order], unsure=conf < self.min_confidence,
+                                  image=image))
+        return out
 
     def predict(self, image: Any, top_k: int = 3) -> Prediction:
         """Read one digit from anything `preprocess` accepts; raises ImageError / NoInkError."""
@@ -215,7 +227,7 @@ class Predictor:
         """Read many single-digit images in one batched model call."""
         xs = np.stack([preprocess(im) for im in images]) if len(images) else np.zeros((0, 28, 28), np.float32)
         probs = self.predict_arrays(xs)
-        return [self.prediction(p, x, top_k) for p, x in zip(probs, xs)]
+        return self.predictions(probs, xs, top_k)
 
     def predict_number(self, image: Any, top_k: int = 3) -> NumberPrediction:
         """Read a written number (digits side by side), left to right; raises NoInkError when blank."""
@@ -226,7 +238,7 @@ class Predictor:
     def read_pieces(self, pieces: list, top_k: int = 3) -> NumberPrediction:
         """Classify the DigitPieces of `segment` in one model call → NumberPrediction."""
         xs = np.stack([p.image for p in pieces])
-        preds = [self.prediction(p, x, top_k) for p, x in zip(self.predict_arrays(xs), xs)]
+        preds = self.predictions(self.predict_arrays(xs), xs, top_k)
         text = "".join(self.labels[p.label] for p in preds)
         conf = float(np.prod([p.confidence for p in preds]))
         return NumberPrediction(text=text, confidence=conf, digits=preds, boxes=[tuple(p.box) for p in pieces])
