@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from inkdigit import inference
-from inkdigit.server.app import ServeError, app_from_env, create_app, is_loopback, serve
+from inkdigit.server.app import ServeError, create_app, is_loopback, serve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,10 +86,11 @@ def number_png() -> bytes:
     return png(drawing(strokes, side=560, width=16))
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    """The app with the real default model; server exceptions are raised, so any 500 fails a test."""
-    with TestClient(create_app()) as c:
+@pytest.fixture(scope="module", params=[0, 1], ids=["threads", "worker-process"])
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The app with the real default model, reading images in its own threads or in a worker process (every
+    API test runs both ways); server exceptions are raised, so any 500 fails a test."""
+    with TestClient(create_app(processes=request.param)) as c:
         yield c
 
 
@@ -453,17 +454,23 @@ def test_taken_port_is_a_one_line_error() -> None:
             serve("127.0.0.1", taken.getsockname()[1], None, 1, [])
 
 
-def test_worker_factory_reads_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    name = inference.default_model_name()
-    monkeypatch.setenv("INKDIGIT_SERVE_MODEL", name)
-    monkeypatch.setenv("INKDIGIT_SERVE_CORS", json.dumps(["http://example.test"]))
-    app = app_from_env()
-    assert app.state.registry.default.name == name
-    with TestClient(app) as c:
-        r = c.options(
-            "/healthz", headers={"Origin": "http://example.test", "Access-Control-Request-Method": "GET"}
-        )
-        assert r.headers["access-control-allow-origin"] == "http://example.test"
+def test_bad_worker_count_is_a_one_line_error() -> None:
+    with pytest.raises(ServeError, match="--workers"):
+        serve("127.0.0.1", 0, None, -1, [])
+
+
+def test_a_dead_worker_is_a_503_then_the_server_recovers(seven_png: bytes) -> None:
+    import os
+    import signal
+
+    with TestClient(create_app(processes=1)) as c:
+        assert post_png(c, seven_png).json()["label"] == 7
+        pool = c.app.state.workers._pool
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        r = post_png(c, seven_png)
+        assert_error(r, 503, "worker")
+        assert post_png(c, seven_png).json()["label"] == 7
 
 
 def test_loopback_detection() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
-import os
-import re
 import socket
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from inkdigit.server import schemas
+from inkdigit.server import schemas, work
 from inkdigit.server.bodies import ApiError, read_batch, read_image
 from inkdigit.server.registry import ModelRegistry
-from inkdigit.server.render import stage_previews
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_BYTES = 5_000_000
 DEFAULT_MAX_BATCH_BYTES = 25_000_000
-ENV_MODEL = "INKDIGIT_SERVE_MODEL"
-ENV_CORS = "INKDIGIT_SERVE_CORS"
 # The page and the docs load nothing from other hosts; the policy makes a stray CDN link fail loudly.
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -62,31 +56,6 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "bad parameters: " + "; ".join(parts)
 
 
-def _image_error_status(exc: Exception) -> int | None:
-    """HTTP status for an exception raised while reading an image, or None if it is not an input problem."""
-    from inkdigit import preprocess
-
-    if isinstance(exc, preprocess.ImageTooLargeError):
-        return 413
-    if isinstance(exc, preprocess.ImageError):
-        return 422
-    try:
-        from PIL import Image
-
-        if isinstance(exc, Image.DecompressionBombError):
-            return 413
-    except ImportError:  # pragma: no cover - pillow is a hard dependency
-        pass
-    return None
-
-
-def _one_line(exc: Exception) -> str:
-    """First line of an exception's message, without Python object reprs that mean nothing to a client."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", line)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     """Map every failure to ``{"error"}`` with a 4xx status; a failed request never stops the server."""
 
@@ -107,11 +76,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(preprocess.ImageError)
     async def _image_error(_: Request, exc: preprocess.ImageError) -> Response:
-        return error_response(_image_error_status(exc) or 422, _one_line(exc))
+        return error_response(work.image_error_status(exc) or 422, work.one_line(exc))
 
     @app.exception_handler(inference.ModelNotFoundError)
     async def _no_model(_: Request, exc: Exception) -> Response:
-        return error_response(404, _one_line(exc))
+        return error_response(404, work.one_line(exc))
 
 
 def create_app(
@@ -122,15 +91,29 @@ def create_app(
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     loader: Callable[[str | None], Any] | None = None,
     lister: Callable[[], list[dict]] | None = None,
+    processes: int = 0,
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
-    ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests use them to inject fakes).
+    ``processes``: worker processes that read the images (0: threads of this process); they start with the
+    app. ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests use them to inject
+    fakes, which only this process has, so images are then read here).
     """
     from inkdigit import __version__
 
     registry = ModelRegistry(model, loader=loader, lister=lister)
+    workers = work.Workers(registry, model, processes if loader is None else 0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await workers.start()
+        try:
+            yield
+        finally:
+            workers.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="inkdigit",
         version=__version__,
         summary="Read handwritten digits and numbers with a small MNIST CNN.",
@@ -140,6 +123,7 @@ def create_app(
         openapi_tags=schemas.TAGS,
     )
     app.state.registry = registry
+    app.state.workers = workers
     app.state.max_bytes = max_bytes
     origins = [o for o in cors_origins if o]
     if origins:
@@ -189,52 +173,6 @@ def create_app(
     async def models() -> Response:
         return json_response({"default": registry.default.name, "models": registry.catalogue()})
 
-    def _predict(data: bytes, model_name: str | None, top_k: int, preview: bool) -> dict:
-        start = time.perf_counter()
-        predictor = registry.get(model_name)
-        if preview:
-            from inkdigit import preprocess
-
-            # Preprocess once and keep the stages; the model then reads the same 28x28 the page shows.
-            stages = preprocess.preprocess(data, return_stages=True)
-            probs = predictor.predict_arrays(stages.final[None])[0]
-            result = predictor.prediction(probs, stages.final, top_k).to_dict(preview=True)
-            result["stages"] = stage_previews(stages)
-        else:
-            result = predictor.predict(data, top_k=top_k).to_dict()
-        result["model"] = predictor.name
-        result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
-        return result
-
-    def _predict_number(data: bytes, model_name: str | None, top_k: int, preview: bool) -> dict:
-        start = time.perf_counter()
-        predictor = registry.get(model_name)
-        number = predictor.predict_number(data, top_k=top_k)
-        result = number.to_dict(preview=preview)
-        result["model"] = predictor.name
-        result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
-        return result
-
-    def _predict_batch(uploads: list, model_name: str | None, top_k: int, preview: bool) -> dict:
-        predictor = registry.get(model_name)
-        results = []
-        for upload in uploads:
-            item: dict[str, Any] = {"filename": upload.filename}
-            if upload.error is not None:
-                item.update(ok=False, status=upload.error.status, error=upload.error.message)
-            else:
-                try:
-                    item.update(
-                        ok=True, **predictor.predict(upload.data, top_k=top_k).to_dict(preview=preview)
-                    )
-                except Exception as exc:
-                    status = _image_error_status(exc)
-                    if status is None:
-                        raise
-                    item.update(ok=False, status=status, error=_one_line(exc))
-            results.append(item)
-        return {"model": predictor.name, "count": len(results), "results": results}
-
     @app.post(
         "/api/predict",
         tags=["read"],
@@ -251,7 +189,7 @@ def create_app(
         preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await run_in_threadpool(_predict, data, model, top_k, preview))
+        return json_response(await workers.run(work.predict, data, model, top_k, preview))
 
     @app.post(
         "/api/predict/number",
@@ -269,7 +207,7 @@ def create_app(
         preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await run_in_threadpool(_predict_number, data, model, top_k, preview))
+        return json_response(await workers.run(work.predict_number, data, model, top_k, preview))
 
     @app.post(
         "/api/predict/batch",
@@ -287,16 +225,9 @@ def create_app(
         preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
     ) -> Response:
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
-        return json_response(await run_in_threadpool(_predict_batch, uploads, model, top_k, preview))
+        return json_response(await workers.run(work.predict_batch, uploads, model, top_k, preview))
 
     return app
-
-
-def app_from_env() -> FastAPI:
-    """App factory for multi-worker serving: each worker process reads its settings from the environment."""
-    model = os.environ.get(ENV_MODEL) or None
-    cors = json.loads(os.environ.get(ENV_CORS) or "[]")
-    return create_app(model, cors)
 
 
 def is_loopback(host: str) -> bool:
@@ -335,14 +266,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     model: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     cors_origins: list[str] | None = None,
 ) -> None:
-    """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening."""
+    """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening.
+
+    ``workers``: processes that read images (None: one per core, at most 4; 0: threads of this process).
+    """
     import uvicorn
 
-    cors = list(cors_origins or [])
-    app = create_app(model, cors)  # loads the model now: a bad --model fails before uvicorn starts
+    if workers is not None and not 0 <= workers <= 64:
+        raise ServeError(f"--workers must be between 0 and 64 (got {workers})")
+    processes = work.default_processes() if workers is None else workers
+    app = create_app(model, list(cors_origins or []), processes=processes)  # a bad --model fails here
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     if not is_loopback(host):
@@ -353,16 +289,7 @@ def serve(
     url = _url(host, port)
     name = app.state.registry.default.name
     print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False, "server_header": False}
-    if workers > 1:
-        os.environ[ENV_MODEL] = model or ""
-        os.environ[ENV_CORS] = json.dumps(cors)
-        sock.close()  # uvicorn's supervisor binds again and hands the socket to its worker processes
-        uvicorn.run(
-            "inkdigit.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, **options
-        )
-        return
-    config = uvicorn.Config(app, **options)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
