@@ -6,6 +6,11 @@ web page does, from --concurrency connections. Bounded by --requests and --max-s
 on 127.0.0.1.
 
     python benchmarks/serve_load.py --requests 20000 --concurrency 8 --max-seconds 120
+    python benchmarks/serve_load.py --requests 20000 --concurrency 8 --rate 500   # latency at 500 requests/s
+
+Closed loop (the default), each connection sends its next request as soon as the last is answered, so
+the server is saturated and latency = concurrency / throughput (Little's law). Open loop (--rate) offers
+a fixed rate and measures latency from when each request was due, the way real traffic sees it.
 """
 
 from __future__ import annotations
@@ -62,16 +67,17 @@ def tree_rss_mib(pid: int) -> float:
     return total
 
 
-def start_server(model: str | None, workers: int) -> tuple[subprocess.Popen, str, int]:
+def start_server(model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int]:
     """`serve()` in a subprocess on 127.0.0.1, port chosen by the OS; returns (process, host, port)."""
     code = (
         "import sys; from inkdigit.server.app import serve; "
-        "serve('127.0.0.1', 0, sys.argv[1] or None, int(sys.argv[2]), [])"
+        "serve('127.0.0.1', 0, sys.argv[1] or None, None if sys.argv[2] == '' else int(sys.argv[2]), [])"
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, model or "", str(workers)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", code, model or "", "" if workers is None else str(workers)],
+        stdout=subprocess.PIPE, text=True, env=env,
     )
     line = proc.stdout.readline() if proc.stdout else ""
     match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -163,11 +169,22 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
     deadline = time.perf_counter() + args.max_seconds
     half = args.requests // 2
 
+    t_start = time.perf_counter()
+    next_request = 0
+
     async def worker(conn: Connection) -> None:
-        nonlocal remaining, errors
+        nonlocal remaining, errors, next_request
         while remaining > 0 and time.perf_counter() < deadline:
             remaining -= 1
-            t0 = time.perf_counter()
+            if args.rate:
+                # Open loop: request i is due at t_start + i/rate whether or not earlier ones are done, and
+                # its latency counts from then (a request waiting for a free connection is late, not fast).
+                due = t_start + next_request / args.rate
+                next_request += 1
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                t0 = due
+            else:
+                t0 = time.perf_counter()
             code, _ = await conn.roundtrip()
             latencies.append(time.perf_counter() - t0)
             if code != 200:
@@ -175,7 +192,6 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
             if len(latencies) == half:
                 rss["middle"] = tree_rss_mib(server_pid)
 
-    t_start = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
     wall = time.perf_counter() - t_start
     rss["end"] = tree_rss_mib(server_pid)
@@ -192,6 +208,7 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         "requests": len(lat_ms),
         "errors": errors,
         "concurrency": args.concurrency,
+        "offered_rate": args.rate,
         "workers": args.workers,
         "seconds": round(wall, 2),
         "requests_per_s": round(len(lat_ms) / wall, 1),
@@ -216,7 +233,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="parallel keep-alive connections")
     parser.add_argument("--max-seconds", type=float, default=120, help="stop measuring after this long")
     parser.add_argument("--warmup", type=int, default=400, help="unmeasured requests first")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: offer this many requests/s (at most --concurrency in flight) instead of "
+                        "sending the next request as soon as the previous one is answered")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="server worker processes (default: serve's own default, one per core)")
     parser.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
     parser.add_argument("--preview", action="store_true", help="ask for previews too, as the web page does")
     parser.add_argument(
@@ -243,7 +264,9 @@ def main() -> int:
     rss = result["server_rss_mib"]
     print(
         f"inkdigit serve load test: {result['requests']} requests, concurrency {result['concurrency']}, "
-        f"{result['workers']} worker(s), {result['cpus']} CPUs, {result['png_bytes']} byte PNG"
+        + (f"offered {args.rate:g} requests/s (open loop), " if args.rate else "closed loop, ")
+        + f"{result['workers'] if result['workers'] is not None else 'default'} worker(s), {result['cpus']} CPUs, "
+        f"{result['png_bytes']} byte PNG"
         f"{' with previews' if result['preview'] else ''}"
     )
     print(

@@ -465,9 +465,9 @@ def test_a_dead_worker_is_a_503_then_the_server_recovers(seven_png: bytes) -> No
 
     with TestClient(create_app(processes=1)) as c:
         assert post_png(c, seven_png).json()["label"] == 7
-        pool = c.app.state.workers._pool
-        for pid in list(pool._processes):
-            os.kill(pid, signal.SIGKILL)
+        for worker in c.app.state.workers._all:
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join()
         r = post_png(c, seven_png)
         assert_error(r, 503, "worker")
         assert post_png(c, seven_png).json()["label"] == 7

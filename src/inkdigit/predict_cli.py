@@ -13,11 +13,14 @@ import multiprocessing as mp
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from inkdigit.cli import CliError
 from inkdigit.preprocess import MAX_FILE_BYTES, ImageError, ImageTooLargeError, preprocess
 from inkdigit.segment import segment
 
@@ -68,7 +71,6 @@ def _read_source(name: str) -> bytes:
 
 def _prepare(name: str, number: bool) -> tuple[str, object]:
     """Read and preprocess one input; returns (name, 28x28 array | list of pieces | error string)."""
-
     try:
         data = _read_source(name)
         return name, (segment(data) if number else preprocess(data))
@@ -95,7 +97,11 @@ _worker_predictor = None  # the model of a worker process, loaded once by _start
 
 def _start_worker(job: _Job) -> None:
     global _worker_predictor
+    import signal
+
     from inkdigit.inference import Predictor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C: this process's parent stops the pool
 
     _worker_predictor = Predictor(job.model, min_confidence=job.min_confidence, threads=1)
 
@@ -131,13 +137,20 @@ def _results(names: list[str], job: _Job, predictor) -> Iterator[tuple[list[str]
             yield _read_batch(names[start : start + CHUNK], job, predictor)
         return
     batches = [names[s : s + BATCH] for s in range(0, len(names), BATCH)]
-    with mp.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(job,)) as pool:
-        yield from pool.imap(functools.partial(_read_batch, job=job), batches)
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_start_worker,
+                               initargs=(job,))
+    try:
+        yield from pool.map(functools.partial(_read_batch, job=job), batches)
+    except BrokenProcessPool:
+        # A worker died (a decoder crash, the out-of-memory killer): say so once instead of hanging.
+        raise CliError("a worker process stopped unexpectedly; "
+                       "run again with fewer files to find the one that crashes it") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl+C or a closed pipe: do not finish the queue
 
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run the predict command for parsed CLI args; returns the exit code."""
-    from inkdigit.cli import CliError
     from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor
 
     if args.top_k < 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -236,6 +237,12 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     return augment_batch
 
 
+@functools.lru_cache(maxsize=1)
+def _default_threads() -> int:
+    """torch's own thread count, as first seen (before any run of ours changed it)."""
+    return torch.get_num_threads()
+
+
 def train(
     cfg: TrainConfig,
     out: str | os.PathLike,
@@ -264,8 +271,9 @@ def train(
     cfg = cfg.resolved()
 
     device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    # No thread count in the recipe means all the cores we may use: set it either way, since an earlier run
+    # in this process (a 1-thread recipe, a benchmark over several models) may have changed torch's setting.
+    torch.set_num_threads(cfg.threads or _default_threads())
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
 

@@ -8,13 +8,16 @@ use a second core; worker processes can, and the event loop stays free for HTTP 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import pickle
 import re
+import signal
+import socket
+import struct
 import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from inkdigit.server.bodies import ApiError, Upload
@@ -96,18 +99,52 @@ def predict_batch(registry: ModelRegistry, uploads: list[Upload], model: str | N
     return {"model": predictor.name, "count": len(results), "results": results}
 
 
-def _start_worker(model: str | None) -> None:
-    global _registry
-    _registry = ModelRegistry(model)
+JOBS: dict[str, Callable[..., dict]] = {"predict": predict, "number": predict_number, "batch": predict_batch}
+_FRAME = struct.Struct(">I")  # every message: its length, then a pickle
 
 
-def _in_worker(job: Callable[..., dict], *args: Any) -> dict:
-    assert _registry is not None, "worker not started"
-    return job(_registry, *args)
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    parts, left = [], n
+    while left:
+        part = sock.recv(min(left, 1 << 20))
+        if not part:
+            return None
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
-def _ready() -> bool:
-    return _registry is not None
+def _send(sock: socket.socket, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_FRAME.pack(len(data)) + data)
+
+
+def _worker_main(sock: socket.socket, model: str | None) -> None:
+    """A worker process: load the models, say so, then answer (job, args) messages until the socket closes."""
+    # Ctrl+C reaches the whole process group: the server stops and closes the socket, which stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        registry = ModelRegistry(model)
+    except Exception as exc:  # the server reports it; it already loaded this model once, so this is rare
+        _send(sock, ("error", RuntimeError(one_line(exc))))
+        return
+    _send(sock, ("ready", None))
+    while True:
+        head = _recv_exactly(sock, _FRAME.size)
+        if head is None:
+            return  # the server closed the socket: stop
+        body = _recv_exactly(sock, _FRAME.unpack(head)[0])
+        if body is None:
+            return
+        name, args = pickle.loads(body)
+        try:
+            reply = ("ok", JOBS[name](registry, *args))
+        except Exception as exc:  # ImageError, ApiError, ...: raised again in the server, which answers 4xx
+            reply = ("error", exc)
+        try:
+            _send(sock, reply)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an exception that cannot travel
+            _send(sock, ("error", RuntimeError(one_line(exc))))
 
 
 def default_processes() -> int:
@@ -116,42 +153,136 @@ def default_processes() -> int:
     return 0 if cores < 2 else min(cores, 4)
 
 
+class _Process:
+    """One worker process and the event loop's end of its socket."""
+
+    def __init__(self, model: str | None) -> None:
+        ours, theirs = socket.socketpair()
+        # spawn, not fork: the server process already runs threads (event loop helpers, ONNX Runtime).
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_worker_main, args=(theirs, model), daemon=True, name="inkdigit-worker")
+        self.process.start()
+        theirs.close()
+        self.sock = ours
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(sock=self.sock)
+        status, value = await self.receive()
+        if status != "ready":
+            raise value
+
+    async def receive(self) -> tuple[str, Any]:
+        assert self.reader is not None
+        head = await self.reader.readexactly(_FRAME.size)
+        return pickle.loads(await self.reader.readexactly(_FRAME.unpack(head)[0]))
+
+    async def call(self, name: str, args: tuple) -> dict:
+        assert self.writer is not None
+        data = pickle.dumps((name, args), protocol=pickle.HIGHEST_PROTOCOL)
+        self.writer.write(_FRAME.pack(len(data)) + data)
+        await self.writer.drain()
+        status, value = await self.receive()
+        if status != "ok":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """Tell the worker to stop: end of file on its socket (now, not on the event loop's next turn)."""
+        with contextlib.suppress(OSError):  # already closed, or the worker is gone
+            self.sock.shutdown(socket.SHUT_RDWR)
+        if self.writer is not None:
+            self.writer.close()
+        else:
+            self.sock.close()
+
+    def stop(self) -> None:
+        """Close, then wait for the worker to exit (killing it if it does not within 5 s)."""
+        self.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
 class Workers:
     """Runs the jobs above for the event loop: in `processes` worker processes, or in this process's
-    thread pool when `processes` is 0 (or when the app was given an in-process model loader)."""
+    thread pool when `processes` is 0 (or when the app was given an in-process model loader).
+
+    Each worker reads one image at a time over its own socket, driven by the event loop itself: no helper
+    threads, so a request costs the server process only a message out and one back.
+    """
 
     def __init__(self, registry: ModelRegistry, model: str | None, processes: int) -> None:
         self.registry, self.model, self.processes = registry, model, processes
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._idle: asyncio.Queue[_Process] | None = None
+        self._all: list[_Process] = []
+        self._tasks: set[asyncio.Future] = set()  # background recoveries, kept alive until done
 
-    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        # spawn, not fork: the server process already runs threads (event loop helpers, ONNX Runtime).
-        return concurrent.futures.ProcessPoolExecutor(
-            self.processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(self.model,))
+    async def _spawn(self) -> _Process:
+        worker = _Process(self.model)
+        self._all.append(worker)
+        await worker.connect()
+        return worker
 
     async def start(self) -> None:
         """Start the processes and load their models now, so the first requests do not wait for it."""
         if self.processes:
-            self._pool = self._new_pool()
-            loop = asyncio.get_running_loop()
-            await asyncio.gather(*(loop.run_in_executor(self._pool, _ready) for _ in range(2 * self.processes)))
+            self._idle = asyncio.Queue()
+            for worker in await asyncio.gather(*(self._spawn() for _ in range(self.processes))):
+                self._idle.put_nowait(worker)
 
     def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for worker in self._all:
+            worker.close()  # all at once, then wait for each
+        for worker in self._all:
+            worker.stop()
+        self._all.clear()
+        self._idle = None
 
     async def run(self, job: Callable[..., dict], *args: Any) -> dict:
         """`job(registry, *args)` in a worker process (or a thread); its exceptions are re-raised here."""
-        if self._pool is None:
+        if self._idle is None:
             from starlette.concurrency import run_in_threadpool
 
             return await run_in_threadpool(job, self.registry, *args)
+        name = next(k for k, v in JOBS.items() if v is job)
+        worker = await self._idle.get()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, _in_worker, job, *args)
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): answer this request with 503 and start fresh ones.
-            broken, self._pool = self._pool, self._new_pool()
-            broken.shutdown(wait=False, cancel_futures=True)
+            result = await worker.call(name, args)
+        except (asyncio.IncompleteReadError, ConnectionError, EOFError):
+            # The worker died (killed, out of memory): answer this request with 503 and start a fresh one.
+            self._background(self._replace(worker))
             raise ApiError(503, "a recognition worker stopped; please retry") from None
+        except Exception:
+            self._idle.put_nowait(worker)  # an error answer (bad image, unknown model): the worker is fine
+            raise
+        except BaseException:
+            # Cancelled while the worker computes: its answer is still on the way and must not reach the
+            # next request, so read it first, in the background.
+            self._background(self._recover(worker))
+            raise
+        self._idle.put_nowait(worker)
+        return result
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self, worker: _Process) -> None:
+        if worker in self._all:
+            self._all.remove(worker)
+        worker.stop()
+        if self._idle is not None:
+            self._idle.put_nowait(await self._spawn())
+
+    async def _recover(self, worker: _Process) -> None:
+        try:
+            await worker.receive()
+        except (asyncio.IncompleteReadError, ConnectionError, EOFError):
+            await self._replace(worker)
+            return
+        if self._idle is not None:
+            self._idle.put_nowait(worker)
