@@ -16,7 +16,7 @@ help:
 	@echo "make demo    - set up, then start the web app at http://$(HOST):$(PORT)"
 	@echo "make test    - set up (venv, system packages when root, MNIST), lint, run every test"
 	@echo "make models  - retrain and re-export the bundled ONNX models"
-	@echo "make bench   - run the speed and accuracy benchmarks quoted in the README"
+	@echo "make bench   - run the speed benchmarks quoted in the README (accuracy: python benchmarks/accuracy.py)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,7 @@ models: venv data
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
 	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
 	rm -rf runs/bundled-resnet-small
-	$(INKDIGIT) train --model resnet-small --seed 0 --threads 1 --out runs/bundled-resnet-small --no-progress
+	$(INKDIGIT) train --model resnet-small --seed 0 --out runs/bundled-resnet-small --no-progress
 	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/models/onnx/resnet-small.onnx
 
 bench: venv data
@@ -64,6 +64,7 @@ bench: venv data
 	$(PY) benchmarks/canvas_mnist.py --model paper --n 10000 --seed 0
 	$(PY) benchmarks/written_numbers.py --model paper --n 1000 --seed 0
 	$(PY) benchmarks/serve_load.py --requests 20000 --concurrency 8 --max-seconds 60
+	$(PY) benchmarks/serve_load.py --requests 10000 --concurrency 8 --rate 300 --max-seconds 60
 	$(PY) benchmarks/preprocess_speed.py
 
 clean:

@@ -35,7 +35,7 @@ def first_time_at(history: list[dict], accs: list[float], threshold: float) -> f
     elapsed = 0.0
     for row, acc in zip(history, accs, strict=True):
         elapsed += row["epoch_seconds"]
-        if acc >= threshold:
+        if round(acc, 6) >= threshold:  # accuracies come as float32 fractions: 0.997 arrives as 0.99699998
             return round(elapsed, 1)
     return None
 

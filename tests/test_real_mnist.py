@@ -99,11 +99,12 @@ def test_bundled_default_is_the_stronger_net(mnist_test):
     assert p.name == "resnet-small"
     probs = p.predict_arrays(images.astype(np.float32) / 255)
     acc = float((probs.argmax(1) == labels).mean())
-    assert acc >= 0.996
+    assert acc >= 0.997  # the shipped seed; its recipe averages 99.66% over 3 seeds (README)
     assert p.metadata["test_accuracy"] == pytest.approx(acc, abs=1e-4)
     assert p.metadata["parameters"] <= 1_500_000 and p.metadata["parity_max_abs_diff"] <= 1e-4
     settings = p.metadata["training"][0]["settings"]
     assert settings["model"] == "resnet-small" and settings["augment"] and settings["ema"] > 0
+    assert settings["epochs"] == 14 and settings["seed"] == 0  # the recipe `make models` reproduces
 
 
 def test_recognition_path_never_imports_torch(tmp_path, mnist_test):

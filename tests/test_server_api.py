@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import re
@@ -471,6 +472,32 @@ def test_a_dead_worker_is_a_503_then_the_server_recovers(seven_png: bytes) -> No
         r = post_png(c, seven_png)
         assert_error(r, 503, "worker")
         assert post_png(c, seven_png).json()["label"] == 7
+
+
+def test_a_cancelled_request_does_not_hand_its_answer_to_the_next(seven_png: bytes) -> None:
+    """Cancelled while its worker computes (a client gone, a shutdown): the late answer (a 7) must be
+    drained, not read as the answer to the next request (a 0) on that worker."""
+    from inkdigit.server import work
+    from inkdigit.server.registry import ModelRegistry
+
+    zero = png(drawing([zero_stroke()]))
+
+    async def scenario() -> tuple[int, int]:
+        workers = work.Workers(ModelRegistry(None), None, 1)
+        await workers.start()
+        try:
+            first = asyncio.ensure_future(workers.run(work.predict, seven_png, None, 3, True))
+            await asyncio.sleep(0.001)  # sent, not yet answered (a preview takes a few ms)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            second = await workers.run(work.predict, zero, None, 3, False)
+            third = await workers.run(work.predict, seven_png, None, 3, False)
+            return second["label"], third["label"]
+        finally:
+            workers.stop()
+
+    assert asyncio.run(scenario()) == (0, 7)
 
 
 def test_loopback_detection() -> None:

@@ -9,9 +9,9 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
@@ -34,6 +34,25 @@ PAGE_CSP = (
 
 class ServeError(RuntimeError):
     """The server could not start (for example the port is taken); the message is one line."""
+
+
+class ReadOptions(NamedTuple):
+    """The query parameters every read endpoint takes, in the order the work functions take them."""
+
+    model: str | None
+    top_k: int
+    preview: bool
+
+
+def read_options(
+    model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
+    top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
+    preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+) -> ReadOptions:
+    return ReadOptions(model, top_k, preview)
+
+
+ReadOptionsParam = Annotated[ReadOptions, Depends(read_options)]
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -184,12 +203,10 @@ def create_app(
     )
     async def predict(
         request: Request,
-        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
-        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
-        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+        options: ReadOptionsParam,
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await workers.run(work.predict, data, model, top_k, preview))
+        return json_response(await workers.run(work.predict, data, *options))
 
     @app.post(
         "/api/predict/number",
@@ -202,12 +219,10 @@ def create_app(
     )
     async def predict_number(
         request: Request,
-        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
-        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
-        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+        options: ReadOptionsParam,
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await workers.run(work.predict_number, data, model, top_k, preview))
+        return json_response(await workers.run(work.predict_number, data, *options))
 
     @app.post(
         "/api/predict/batch",
@@ -220,12 +235,10 @@ def create_app(
     )
     async def predict_batch(
         request: Request,
-        model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
-        top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
-        preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
+        options: ReadOptionsParam,
     ) -> Response:
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
-        return json_response(await workers.run(work.predict_batch, uploads, model, top_k, preview))
+        return json_response(await workers.run(work.predict_batch, uploads, *options))
 
     return app
 

@@ -101,6 +101,7 @@ def predict_batch(registry: ModelRegistry, uploads: list[Upload], model: str | N
 
 JOBS: dict[str, Callable[..., dict]] = {"predict": predict, "number": predict_number, "batch": predict_batch}
 _FRAME = struct.Struct(">I")  # every message: its length, then a pickle
+RECOVER_SECONDS = 60  # longest a worker may take to finish the answer to a cancelled request
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
@@ -280,8 +281,9 @@ class Workers:
 
     async def _recover(self, worker: _Process) -> None:
         try:
-            await worker.receive()
-        except (asyncio.IncompleteReadError, ConnectionError, EOFError):
+            # Bounded: if the request was cancelled half-sent, the worker waits for the rest and never answers.
+            await asyncio.wait_for(worker.receive(), timeout=RECOVER_SECONDS)
+        except (asyncio.IncompleteReadError, ConnectionError, EOFError, asyncio.TimeoutError):
             await self._replace(worker)
             return
         if self._idle is not None:
