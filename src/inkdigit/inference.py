@@ -28,6 +28,11 @@ DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 class ModelNotFoundError(ValueError):
     """No bundled model of that name and no such .onnx file; the message lists what exists."""
 
@@ -158,7 +163,7 @@ class Predictor:
         self.path = Path(path)
         opts = ort.SessionOptions()
         # Small convnets: more threads than cores only adds contention; 1 thread suits a busy server.
-        opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        opts.intra_op_num_threads = threads or min(2, usable_cores())
         opts.inter_op_num_threads = 1
         # Idle ORT workers otherwise spin for a while after each run, stealing the core preprocessing needs.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

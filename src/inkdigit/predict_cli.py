@@ -11,6 +11,7 @@ import functools
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from inkdigit.cli import CliError
-from inkdigit.preprocess import MAX_FILE_BYTES, ImageError, ImageTooLargeError, preprocess
+from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
+from inkdigit.preprocess import ImageError, preprocess, read_file
 from inkdigit.segment import segment
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
@@ -53,20 +55,7 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
 
 
 def _read_source(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    # os.open/os.read: half the cost of open() for the small files a folder of digits holds.
-    fd = os.open(name, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageTooLargeError(f"file is over {MAX_FILE_BYTES >> 20} MiB")
-        parts = []
-        while part := os.read(fd, size + 1 if not parts else 1 << 20):  # read to the end, even if it grew
-            parts.append(part)
-        return b"".join(parts)
-    finally:
-        os.close(fd)
+    return sys.stdin.buffer.read() if name == "-" else read_file(name)
 
 
 def _prepare(name: str, number: bool) -> tuple[str, object]:
@@ -97,12 +86,7 @@ _worker_predictor = None  # the model of a worker process, loaded once by _start
 
 def _start_worker(job: _Job) -> None:
     global _worker_predictor
-    import signal
-
-    from inkdigit.inference import Predictor
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C: this process's parent stops the pool
-
     _worker_predictor = Predictor(job.model, min_confidence=job.min_confidence, threads=1)
 
 
@@ -123,15 +107,15 @@ def _worker_count(names: list[str]) -> int:
     Reading one small image is ~150 µs of mostly Python-level work that holds the GIL, so threads cannot
     use a second core; forked workers can (they start in milliseconds with everything already imported).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     if len(names) < PARALLEL_FROM or cores < 2 or "-" in names or "fork" not in mp.get_all_start_methods():
         return 0
     return min(cores, 8)
 
 
-def _results(names: list[str], job: _Job, predictor) -> Iterator[tuple[list[str], list[tuple[str, str]]]]:
-    """(lines, errors) for `names`, batch by batch in input order, in worker processes when it pays."""
-    workers = _worker_count(names)
+def _results(names: list[str], job: _Job, predictor, workers: int
+             ) -> Iterator[tuple[list[str], list[tuple[str, str]]]]:
+    """(lines, errors) for `names`, batch by batch in input order, in `workers` processes (0: here)."""
     if not workers:
         for start in range(0, len(names), CHUNK):
             yield _read_batch(names[start : start + CHUNK], job, predictor)
@@ -151,7 +135,6 @@ def _results(names: list[str], job: _Job, predictor) -> Iterator[tuple[list[str]
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run the predict command for parsed CLI args; returns the exit code."""
-    from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor
 
     if args.top_k < 1:
         raise CliError("--top-k must be at least 1")
@@ -164,7 +147,8 @@ def run_predict(args: argparse.Namespace) -> int:
     pending = [n for n, err in items if err is None]
     # One ORT thread when workers will be forked: no thread of ONNX Runtime may exist at fork time. This
     # session also checks the model before any input is read (a bad --model is one error, not one per file).
-    predictor = Predictor.load(args.model, min_confidence=min_conf, threads=1 if _worker_count(pending) else None)
+    workers = _worker_count(pending)
+    predictor = Predictor.load(args.model, min_confidence=min_conf, threads=1 if workers else None)
     job = _Job(model=str(predictor.path), min_confidence=min_conf, top_k=args.top_k, number=args.number,
                json=args.json, width=max([len(n) for n, _ in items] + [4]))
     out = sys.stdout
@@ -176,7 +160,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if err is not None:
             failures += 1
             print(f"inkdigit: error: {n}: {err}", file=sys.stderr)
-    for lines, errors in _results(pending, job, predictor):
+    for lines, errors in _results(pending, job, predictor, workers):
         for n, msg in errors:
             failures += 1
             print(f"inkdigit: error: {n}: {msg}", file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import pickle
 import re
 import signal
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from inkdigit.inference import usable_cores
 from inkdigit.server.bodies import ApiError, Upload
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
@@ -99,7 +99,6 @@ def predict_batch(registry: ModelRegistry, uploads: list[Upload], model: str | N
     return {"model": predictor.name, "count": len(results), "results": results}
 
 
-JOBS: dict[str, Callable[..., dict]] = {"predict": predict, "number": predict_number, "batch": predict_batch}
 _FRAME = struct.Struct(">I")  # every message: its length, then a pickle
 RECOVER_SECONDS = 60  # longest a worker may take to finish the answer to a cancelled request
 
@@ -115,9 +114,13 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
     return b"".join(parts)
 
 
-def _send(sock: socket.socket, message: Any) -> None:
+def _frame(message: Any) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_FRAME.pack(len(data)) + data)
+    return _FRAME.pack(len(data)) + data
+
+
+def _send(sock: socket.socket, message: Any) -> None:
+    sock.sendall(_frame(message))
 
 
 def _worker_main(sock: socket.socket, model: str | None) -> None:
@@ -137,9 +140,9 @@ def _worker_main(sock: socket.socket, model: str | None) -> None:
         body = _recv_exactly(sock, _FRAME.unpack(head)[0])
         if body is None:
             return
-        name, args = pickle.loads(body)
+        job, args = pickle.loads(body)  # one of the jobs above (pickled by name), from our own server
         try:
-            reply = ("ok", JOBS[name](registry, *args))
+            reply = ("ok", job(registry, *args))
         except Exception as exc:  # ImageError, ApiError, ...: raised again in the server, which answers 4xx
             reply = ("error", exc)
         try:
@@ -150,7 +153,7 @@ def _worker_main(sock: socket.socket, model: str | None) -> None:
 
 def default_processes() -> int:
     """Worker processes `serve` starts by default: one per core (at most 4); none on a single core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return 0 if cores < 2 else min(cores, 4)
 
 
@@ -179,10 +182,9 @@ class _Process:
         head = await self.reader.readexactly(_FRAME.size)
         return pickle.loads(await self.reader.readexactly(_FRAME.unpack(head)[0]))
 
-    async def call(self, name: str, args: tuple) -> dict:
+    async def call(self, job: Callable[..., dict], args: tuple) -> dict:
         assert self.writer is not None
-        data = pickle.dumps((name, args), protocol=pickle.HIGHEST_PROTOCOL)
-        self.writer.write(_FRAME.pack(len(data)) + data)
+        self.writer.write(_frame((job, args)))
         await self.writer.drain()
         status, value = await self.receive()
         if status != "ok":
@@ -248,10 +250,9 @@ class Workers:
             from starlette.concurrency import run_in_threadpool
 
             return await run_in_threadpool(job, self.registry, *args)
-        name = next(k for k, v in JOBS.items() if v is job)
         worker = await self._idle.get()
         try:
-            result = await worker.call(name, args)
+            result = await worker.call(job, args)
         except (asyncio.IncompleteReadError, ConnectionError, EOFError):
             # The worker died (killed, out of memory): answer this request with 503 and start a fresh one.
             self._background(self._replace(worker))
