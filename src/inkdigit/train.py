@@ -273,7 +273,8 @@ def train(
     device = pick_device(cfg.device)
     # No thread count in the recipe means all the cores we may use: set it either way, since an earlier run
     # in this process (a 1-thread recipe, a benchmark over several models) may have changed torch's setting.
-    torch.set_num_threads(cfg.threads or _default_threads())
+    default_threads = _default_threads()  # read first, before any run of ours has changed the setting
+    torch.set_num_threads(cfg.threads or default_threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
 
