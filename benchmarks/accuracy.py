@@ -59,7 +59,6 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
         snapshots[epoch] = {k: v.detach().clone() for k, v in net.state_dict().items()}
 
     if (out / "metrics.json").is_file() and snap_path.is_file():
-        metrics = json.loads((out / "metrics.json").read_text())
         snapshots = torch.load(snap_path, weights_only=True)
         print(f"{model} seed {seed}: reusing {out}", file=sys.stderr)
     else:
@@ -68,10 +67,10 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
             if args.verbose:
                 print(f"[{model} seed {seed}] {m}", file=sys.stderr)
 
-        metrics = train(cfg, out, progress=False, log=log, data_dir=args.data_dir, on_epoch_end=snapshot)
+        train(cfg, out, progress=False, log=log, data_dir=args.data_dir, on_epoch_end=snapshot)
         torch.save(snapshots, snap_path)
 
-    net, _, _ = load_run(out)
+    net, _, metrics = load_run(out)  # the metrics train() wrote (or an earlier run did)
     test_accs = []
     for epoch in sorted(snapshots):
         net.load_state_dict(snapshots[epoch])
@@ -113,15 +112,12 @@ def summarise(model: str, rows: list[dict], ensemble: dict | None) -> dict:
 
 def export_ensemble(model: str, rows: list[dict], args: argparse.Namespace) -> dict:
     """Export the seeds as one averaged ONNX; its test accuracy (as recorded in the file's metadata)."""
-    import onnx
-
     from inkdigit.export import export_runs
+    from inkdigit.inference import model_metadata
 
     path = Path(args.out_dir) / f"{run_prefix(model, args)}-ensemble{len(rows)}.onnx"
     export_runs([r["run"] for r in rows], path, data_dir=args.data_dir)
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    meta = json.loads(props["inkdigit"])
-    return {"path": str(path), "members": len(rows), "test_accuracy": meta["test_accuracy"]}
+    return {"path": str(path), "members": len(rows), "test_accuracy": model_metadata(path)["test_accuracy"]}
 
 
 def fmt_time(t: dict) -> str:

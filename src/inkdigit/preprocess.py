@@ -421,10 +421,9 @@ def _pil_picture(img: Image.Image) -> Image.Image:
     if img.mode in ("LA", "RGBA"):
         alpha = img.getchannel("A")
         gray = img.convert("L")  # luma of the colour channels only, in C
-        a = np.asarray(alpha)
-        if int(a.min()) == 255:
-            return gray  # opaque: the common case for photos and canvases
-        paper = _paper_under(np.asarray(gray), a)
+        if alpha.getextrema()[0] == 255:
+            return gray  # opaque: the common case for photos and canvases (checked in C, no copy)
+        paper = _paper_under(np.asarray(gray), np.asarray(alpha))
         if paper is None:
             return Image.new("L", gray.size, 255)  # nothing drawn at all
         return Image.composite(gray, Image.new("L", gray.size, round(paper * 255)), alpha)
@@ -689,18 +688,13 @@ def _paint(shape: tuple[int, int], runs: np.ndarray) -> np.ndarray:
 # ink analysis
 
 
-def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE,
-             source_size: tuple[int, int] | None = None) -> _Ink:
-    """Find the ink: polarity, background, noise, and the kept connected components.
+def _analyse(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_SIDE) -> _Ink:
+    """Find the ink in a picture from `_to_picture` (of a source `size` pixels): polarity, background, noise,
+    and the kept connected components.
 
     The picture is reduced (a box mean) so its longer side is at most `side`; a reduction of 2 or more
-    already averages out speckle, so only an unreduced picture is smoothed with a 3x3 mean. With
-    `source_size`, `source` is a picture `_to_picture` already made (of a source that size).
+    already averages out speckle, so only an unreduced picture is smoothed with a 3x3 mean.
     """
-    if source_size is not None:
-        picture, size = source, source_size
-    else:
-        picture, size = _to_picture(source, max_side)
     width, height = picture.size
     factor = max(1, -(-max(width, height) // side))
     gray = _pixels(picture.reduce(factor) if factor > 1 else picture)
@@ -713,11 +707,11 @@ def _analyse(source: Any, max_side: int, side: int = ANALYSIS_SIDE,
     if p90 - p10 > 0.08 and min(h, w) * factor >= 48 and min(h, w) >= 24:
         # Uneven lighting, or ink on the border: a fitted paper surface instead of one brightness.
         background = _background(gray, paper_is_light)
-        bg: np.ndarray | float = _surface(background, (np.arange(h, dtype=np.float32) + 0.5) * (2 / h) - 1,
+        bg: np.ndarray | np.float32 = _surface(background, (np.arange(h, dtype=np.float32) + 0.5) * (2 / h) - 1,
                                           (np.arange(w, dtype=np.float32) + 0.5) * (2 / w) - 1)
     else:
-        bg = paper
-    diff = gray - np.float32(paper) if background is None else gray - bg
+        bg = np.float32(paper)
+    diff = gray - bg
     # Speckle must not count as ink: a 3x3 mean drops an isolated pixel to 1/9, a 2-px stroke keeps 2/3.
     smooth = _box3(diff) if factor == 1 else diff
     dark_score, light_score = float(-smooth.min()), float(smooth.max())
@@ -919,11 +913,6 @@ def _to_image(a: np.ndarray) -> Image.Image:
     return Image.frombytes("F", (a.shape[1], a.shape[0]), np.ascontiguousarray(a, np.float32).tobytes())
 
 
-def _to_array(img: Image.Image) -> np.ndarray:
-    """Pillow "F" image -> writable float32 array."""
-    return np.frombuffer(img.tobytes(), np.float32).reshape(img.height, img.width).copy()
-
-
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b in column blocks of at most _BLAS_BLOCK multiply-adds each.
 
@@ -963,7 +952,7 @@ def _normalise(c: np.ndarray, fit: bool = True, reduced: bool = False
     # Work at 80..160 px on the longer side: enough for anti-aliasing and stroke-width changes, and cheap.
     factor = max(1, max(c.shape) // CROP_SIDE)
     if factor > 1:
-        c = _to_array(_to_image(c).reduce(factor))
+        c = _pixels(_to_image(c).reduce(factor))
         sw /= factor
         if sw < 1:
             c = np.clip(c / max(sw, 0.2), 0, 1)  # strokes thinner than a working pixel came out faint
@@ -1054,7 +1043,7 @@ def load_image(source: Any, *, max_side: int = 4096) -> np.ndarray:
 
     Large inputs are reduced so the longer side is at most 512 px. Raises NoInkError for a blank image.
     """
-    return _ink_map(_analyse(source, max_side))[0]
+    return _ink_map(_analyse(*_to_picture(source, max_side)))[0]
 
 
 _GRID = np.arange(SIZE, dtype=np.int64)
@@ -1109,7 +1098,7 @@ def preprocess(source: Any, *, max_side: int = 4096, return_stages: bool = False
     as_is = _mnist_form(picture)
     if as_is is not None:
         return _mnist_stages(as_is) if return_stages else as_is
-    found = _analyse(picture, max_side, source_size=size)
+    found = _analyse(picture, size)
     box = _kept_box(found)
     crop, step = _ink_crop(found, box)
     fit20, final = _normalise(crop, fit=return_stages, reduced=step > 1)

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import WORK_SIDE, _analyse, _dilate_square, _Ink, _ink_crop, _model_input, _paint
+from inkdigit.preprocess import (
+    WORK_SIDE,
+    _analyse,
+    _dilate_square,
+    _Ink,
+    _ink_crop,
+    _model_input,
+    _paint,
+    _to_picture,
+)
 
 __all__ = ["DigitPiece", "segment"]
 
@@ -148,7 +157,7 @@ def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
     Raises NoInkError when the image is blank and ImageError when it is unusable.
     """
     # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
-    found = _analyse(source, max_side, WORK_SIDE)
+    found = _analyse(*_to_picture(source, max_side), WORK_SIDE)
     comps = found.comps
     groups = _group(comps)
     boxes = [_extent(comps, g) for g in groups]
