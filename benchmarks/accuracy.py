@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated registered models (default: %(default)s)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for every run (default: each recipe's own: 1 for paper, all cores otherwise)")
     ap.add_argument("--out-dir", default="runs/bench-accuracy",
                     help="where the runs and ensembles go (default: %(default)s)")
     ap.add_argument("--no-ensemble", action="store_true", help="skip exporting/evaluating the seed ensemble")

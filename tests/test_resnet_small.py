@@ -49,7 +49,7 @@ def test_onnx_export_matches_torch():
 
 
 def test_trains_with_its_recipe(tiny_data, tmp_path):
-    # The whole recipe (augmentation, EMA, one-cycle AdamW) runs end to end...
+    # The whole recipe (augmentation, EMA, one-cycle SGD) runs end to end...
     cfg = TrainConfig(model="resnet-small", dataset="tiny", val_size=100, threads=1, dry_run=True)
     metrics = train(cfg, tmp_path / "recipe", data_dir=tiny_data, progress=False, log=lambda m: None)
     model, config, _ = load_run(tmp_path / "recipe")
