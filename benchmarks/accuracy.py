@@ -19,6 +19,7 @@ Runs go to --out-dir/<model>-seed<k>; a finished run dir found there is reused (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -58,11 +59,19 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     def snapshot(epoch: int, net: torch.nn.Module) -> None:
         snapshots[epoch] = {k: v.detach().clone() for k, v in net.state_dict().items()}
 
+    cfg = TrainConfig(model=model, seed=seed, epochs=args.epochs, threads=args.threads)
     if (out / "metrics.json").is_file() and snap_path.is_file():
+        # Reuse only a run of exactly this recipe: one made by a recipe that has changed since is an error,
+        # never silently mixed in. (clean_epochs: runs made before that setting existed had 0.)
+        saved = {"clean_epochs": 0, **json.loads((out / "config.json").read_text())["settings"]}
+        wanted = dataclasses.asdict(cfg.resolved())
+        differ = [k for k, v in wanted.items() if k not in ("threads", "device") and saved.get(k) != v]
+        if differ:
+            sys.exit(f"{out} holds a run with other settings ({', '.join(differ)}): delete it or use another "
+                     "--out-dir")
         snapshots = torch.load(snap_path, weights_only=True)
         print(f"{model} seed {seed}: reusing {out}", file=sys.stderr)
     else:
-        cfg = TrainConfig(model=model, seed=seed, epochs=args.epochs, threads=args.threads)
         def log(m: str) -> None:
             if args.verbose:
                 print(f"[{model} seed {seed}] {m}", file=sys.stderr)

@@ -79,8 +79,29 @@ def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tiny_data, tmp_path):
         train(_cfg(), tmp_path / "empty", resume=True, data_dir=tiny_data, progress=False)
 
 
+def test_clean_epochs_train_the_last_epochs_on_unaugmented_images(tiny_data, tmp_path, monkeypatch):
+    from inkdigit import train as train_module
+
+    calls: list[int] = []
+
+    def counting_augment(x, gen):
+        calls.append(len(x))
+        return x
+
+    monkeypatch.setattr(train_module, "get_augment", lambda cfg: counting_augment if cfg.augment else None)
+    train(_cfg(epochs=3, augment=True, clean_epochs=1), tmp_path / "r", data_dir=tiny_data, progress=False,
+          log=lambda m: None)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    # Epochs 1 and 2 augment every training image once; epoch 3 trains on them as they are.
+    assert sum(calls) == 2 * config["train_size"] and config["settings"]["clean_epochs"] == 1
+    calls.clear()
+    train(_cfg(epochs=2, augment=True, clean_epochs=2), tmp_path / "all-clean", data_dir=tiny_data,
+          progress=False, log=lambda m: None)
+    assert calls == []
+
+
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0), dict(model="nope"),
-                                 dict(ema=1.5), dict(device="tpu")])
+                                 dict(ema=1.5), dict(device="tpu"), dict(clean_epochs=-1)])
 def test_bad_settings_are_one_line_errors(bad, tiny_data, tmp_path):
     with pytest.raises(TrainError) as e:
         train(_cfg(**bad), tmp_path / "r", data_dir=tiny_data, progress=False)

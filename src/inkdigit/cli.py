@@ -66,9 +66,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        optimizer=args.optimizer,
-        schedule=args.schedule, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-        augment=args.augment, ema=args.ema, seed=args.seed, val_size=args.val_size, threads=args.threads,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, augment=args.augment, clean_epochs=args.clean_epochs, ema=args.ema,
+        seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, dry_run=args.dry_run,
         target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,
     )
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float, default=None, help="default: recipe")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="canvas-like augmentation on the fly (default: recipe)")
+    t.add_argument("--clean-epochs", type=int, default=None,
+                   help="train the last N epochs without augmentation (default: recipe)")
     t.add_argument("--ema", type=float, default=None, help="EMA decay of weights, 0 = off (default: recipe)")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
