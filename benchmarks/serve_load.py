@@ -67,6 +67,20 @@ def tree_rss_mib(pid: int) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the server process and of its children (the worker processes) together."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return {"server": cpu_seconds(pid), "workers": sum(cpu_seconds(k) for k in kids),
+            "client": time.process_time()}
+
+
 def start_server(model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int]:
     """`serve()` in a subprocess on 127.0.0.1, port chosen by the OS; returns (process, host, port)."""
     code = (
@@ -169,6 +183,7 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
     deadline = time.perf_counter() + args.max_seconds
     half = args.requests // 2
 
+    cpu_start = tree_cpu_seconds(server_pid)
     t_start = time.perf_counter()
     next_request = 0
 
@@ -194,6 +209,7 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
 
     await asyncio.gather(*(worker(c) for c in conns))
     wall = time.perf_counter() - t_start
+    cpu_end = tree_cpu_seconds(server_pid)
     rss["end"] = tree_rss_mib(server_pid)
     rss.setdefault("middle", rss["end"])
     for c in conns:
@@ -220,6 +236,8 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         "png_bytes": len(png),
         "preview": args.preview,
         "server_rss_mib": {k: round(v, 1) for k, v in rss.items()},
+        # Where the CPU goes, per request: the server's event loop, its worker processes, this load generator.
+        "cpu_ms_per_request": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / len(lat_ms), 3) for k in cpu_end},
         "answer": {"label": first["label"], "confidence": first["confidence"], "model": first.get("model")},
         "cpus": os.cpu_count(),
     }
@@ -280,6 +298,11 @@ def main() -> int:
     print(
         f"  server RSS  start {rss['start']:.1f} MiB   middle {rss['middle']:.1f} MiB   "
         f"end {rss['end']:.1f} MiB"
+    )
+    cpu = result["cpu_ms_per_request"]
+    print(
+        f"  CPU per request  server {cpu['server']:.2f} ms   workers {cpu['workers']:.2f} ms   "
+        f"load generator {cpu['client']:.2f} ms"
     )
     print(
         f"  answer: {result['answer']['label']} ({result['answer']['confidence']:.3f}) "

@@ -44,11 +44,13 @@ class ReadOptions(NamedTuple):
     preview: bool
 
 
-def read_options(
+async def read_options(
     model: str | None = Query(None, description=schemas.MODEL_PARAM, max_length=200),
     top_k: int = Query(3, ge=1, le=10, description=schemas.TOP_K_PARAM),
     preview: bool = Query(False, description=schemas.PREVIEW_PARAM),
 ) -> ReadOptions:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, and that hand-over to a
+    # thread and back cost the event loop more CPU than the rest of the request (docs/speed.md).
     return ReadOptions(model, top_k, preview)
 
 
