@@ -669,3 +669,16 @@ def test_ink_components_are_the_8_connected_pieces(mask):
     for lab, comp in pieces.items():
         ys, xs = zip(*comp)
         assert stats[lab].tolist() == [min(xs), min(ys), max(xs) + 1, max(ys) + 1, len(comp)]
+
+
+def test_grown_mask_of_a_box_equals_the_whole_dilation_cropped():
+    # The ink crop dilates only the digit's box (and a margin), not the whole analysis image.
+    from inkdigit.preprocess import _dilate_square, _grown
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        mask = rng.random((h, w)) < rng.random()
+        y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        y1, x1 = int(rng.integers(y0 + 1, h + 1)), int(rng.integers(x0 + 1, w + 1))
+        assert np.array_equal(_grown(mask, (x0, y0, x1, y1)), _dilate_square(mask)[y0:y1, x0:x1])

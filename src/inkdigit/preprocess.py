@@ -107,7 +107,6 @@ class _Ink:
     lo: float  # ink = clip((contrast - lo) * gain, 0, 1)
     gain: float
     mask: np.ndarray  # bool (h, w): kept components only
-    keep: np.ndarray  # bool (h, w): mask grown by a pixel (soft ink edges next to kept ink)
     scale: tuple[float, float]  # source pixels per analysis pixel (x, y)
     source_size: tuple[int, int]  # (width, height) of the source image as shown
     runs: np.ndarray  # int [n,3]: row, start, end (exclusive) of every kept run of the mask
@@ -774,7 +773,6 @@ def _analyse(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_S
         lo=lo,
         gain=1 / max(hi - lo, 1e-3),
         mask=mask,
-        keep=_dilate_square(mask),
         scale=(size[0] * factor / width, size[1] * factor / height),
         source_size=size,
         runs=runs,
@@ -789,7 +787,7 @@ def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | No
     per pixel it was read at.
 
     `keep` (bool, the box's shape) says which analysis pixels may hold ink, by default the kept components
-    grown by a pixel. The picture is read at `step` picture pixels per pixel, by default so that the box's
+    grown by a pixel (`_grown`). The picture is read at `step` picture pixels per pixel, by default so that the box's
     longer side is CROP_SIDE..2*CROP_SIDE px (or the picture's own resolution when it is smaller).
     """
     x0, y0, x1, y1 = box
@@ -821,9 +819,21 @@ def _ink_crop(found: _Ink, box: tuple[int, int, int, int], keep: np.ndarray | No
         ink *= np.float32(found.gain)
     np.clip(ink, 0, 1, out=ink)
     if keep is None:
-        keep = found.keep[y0:y1, x0:x1]
+        keep = _grown(found.mask, box)
     ink *= _under(keep, f, step, h, w)
     return ink, step
+
+
+def _grown(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The mask grown by a pixel (3x3 dilation: soft ink edges next to kept ink), inside box only.
+
+    Dilating just the box and a one-pixel margin gives the same pixels as dilating the whole analysis image.
+    """
+    x0, y0, x1, y1 = box
+    h, w = mask.shape
+    top, left = max(y0 - 1, 0), max(x0 - 1, 0)
+    grown = _dilate_square(mask[top : min(y1 + 1, h), left : min(x1 + 1, w)])
+    return grown[y0 - top : y1 - top, x0 - left : x1 - left]
 
 
 def _under(a: np.ndarray, f: int, step: int, h: int, w: int) -> np.ndarray:
