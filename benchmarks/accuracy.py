@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py                         # 3 seeds of each model, full recipes (long)
     python benchmarks/accuracy.py --seeds 1 --epochs 1    # smoke run
+    python benchmarks/accuracy.py --models resnet-small --clean-epochs 1   # the recipe, last epoch clean
     inkdigit bench accuracy --models resnet-small --json
 
 For each model: test accuracy mean ± std over the seeds, training time (sum of epoch wall times: data
@@ -43,7 +44,8 @@ def first_time_at(history: list[dict], accs: list[float], threshold: float) -> f
 
 def run_prefix(model: str, args: argparse.Namespace) -> str:
     """Run-dir name stem: a shortened run gets its own, so that reusing finished runs never mixes recipes."""
-    return model if args.epochs is None else f"{model}-e{args.epochs}"
+    prefix = model if args.epochs is None else f"{model}-e{args.epochs}"
+    return prefix if args.clean_epochs is None else f"{prefix}-c{args.clean_epochs}"
 
 
 def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> dict:
@@ -59,7 +61,8 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     def snapshot(epoch: int, net: torch.nn.Module) -> None:
         snapshots[epoch] = {k: v.detach().clone() for k, v in net.state_dict().items()}
 
-    cfg = TrainConfig(model=model, seed=seed, epochs=args.epochs, threads=args.threads)
+    cfg = TrainConfig(model=model, seed=seed, epochs=args.epochs, clean_epochs=args.clean_epochs,
+                      threads=args.threads)
     if (out / "metrics.json").is_file() and snap_path.is_file():
         # Reuse only a run of exactly this recipe: one made by a recipe that has changed since is an error,
         # never silently mixed in. (clean_epochs: runs made before that setting existed had 0.)
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated registered models (default: %(default)s)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    ap.add_argument("--clean-epochs", type=int, default=None,
+                    help="override every recipe's clean epochs (the last N without augmentation)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads for every run (default: each recipe's own: 1 for paper, all cores otherwise)")
     ap.add_argument("--out-dir", default="runs/bench-accuracy",
