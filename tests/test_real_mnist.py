@@ -72,7 +72,12 @@ def test_export_ensemble_of_two_runs(paper_run, tmp_path):
     run, _ = paper_run
     out = export_runs([run, run], tmp_path / "ens.onnx")
     p = Predictor.load(out)
-    assert p.name == "paper-ensemble2"
+    assert p.name == "paper-ensemble2" and p.metadata["calibration"]["val_images"] == 5000
+    # Calibration changes how sure the model is, never what it answers.
+    raw = Predictor.load(export_runs([run, run], tmp_path / "raw.onnx", calibrate=False))
+    assert raw.metadata["calibration"] is None
+    x = np.random.default_rng(0).random((64, 28, 28), dtype=np.float32)
+    assert (p.predict_arrays(x).argmax(1) == raw.predict_arrays(x).argmax(1)).all()
     with pytest.raises(ExportError, match=".onnx"):
         export_runs([run], tmp_path / "x.bin")
 
@@ -105,6 +110,12 @@ def test_bundled_default_is_the_stronger_net(mnist_test):
     settings = p.metadata["training"][0]["settings"]
     assert settings["model"] == "resnet-small" and settings["augment"] and settings["ema"] > 0
     assert settings["epochs"] == 14 and settings["seed"] == 0  # the recipe `make models` reproduces
+    # Calibrated on the validation split: label smoothing had left it under-confident (T < 1 sharpens).
+    cal = p.metadata["calibration"]
+    assert cal["val_images"] == 5000 and cal["temperature"] < 1 and cal["val_nll_after"] < cal["val_nll_before"]
+    # ...so it is sure of the digits it reads right, and unsure mostly where it is wrong.
+    conf, right = probs.max(1), probs.argmax(1) == labels
+    assert np.median(conf[right]) > 0.99 and conf[~right].mean() < 0.9
 
 
 def test_recognition_path_never_imports_torch(tmp_path, mnist_test):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from inkdigit.models import MODELS, build_model, count_parameters
@@ -61,3 +62,22 @@ def test_trains_with_its_recipe(tiny_data, tmp_path):
                       augment=False)
     metrics = train(cfg, tmp_path / "learn", data_dir=tiny_data, progress=False, log=lambda m: None)
     assert metrics["test_accuracy"] > 0.8
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    from inkdigit.export import Probabilities, fit_temperature
+
+    gen = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(20000, 10, generator=gen) * 3
+    labels = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=gen).squeeze(1)
+    # A net that is under-confident by a factor of 2 (as label smoothing leaves one) needs T = 0.5.
+    t, before, after = fit_temperature(true_logits / 2, labels)
+    assert t == pytest.approx(0.5, rel=0.05) and after < before
+    net = torch.nn.Linear(4, 10)
+    x = torch.randn(50, 4)
+    cooled = Probabilities([net], temperature=0.5)(x)
+    assert torch.allclose(cooled, torch.softmax(net(x) * 2, 1), atol=1e-6)
+    nets = [net, torch.nn.Linear(4, 10)]
+    warm, cool = Probabilities(nets)(x), Probabilities(nets, temperature=0.5)(x)
+    assert torch.allclose(cool.sum(1), torch.ones(50), atol=1e-6)
+    assert torch.equal(warm.argmax(1), cool.argmax(1)) and (cool.max(1).values > warm.max(1).values).all()

@@ -430,6 +430,21 @@ def test_api_docs_page_renders_offline(page: Page, live_url: str) -> None:
     assert '"default"' in models.locator("pre").inner_text()
 
 
+def test_confidence_is_worded_without_rounding_up_to_100(page: Page) -> None:
+    """A calibrated model is often 99.x% sure: shown with a decimal, and never as a "100%" it did not say."""
+    for confidence, text in ((0.99973, "> 99.9% sure"), (0.9934, "99.3% sure"), (0.874, "87% sure")):
+        probs = [(1 - confidence) / 9] * 10
+        probs[3] = confidence
+        answer = {"label": 3, "confidence": confidence, "probabilities": probs, "unsure": False,
+                  "model": "paper", "top_k": [{"label": 3, "probability": confidence}]}
+        page.route("**/api/predict?*", lambda route, _request, a=answer: route.fulfill(json=a))
+        page.keyboard.press("Escape")
+        draw_mouse(page, DIGITS[3])
+        settled(page)
+        assert shown(page)[0] == "3" and page.locator("#sub").inner_text().startswith(text)
+        page.unroute("**/api/predict?*")
+
+
 def test_unsure_answers_and_server_errors_are_explained(page: Page) -> None:
     """The server's "unsure" becomes "Not sure"; a 4xx answer is shown as a message, not a digit."""
     probs = [0.02, 0.01, 0.01, 0.05, 0.41, 0.02, 0.01, 0.02, 0.02, 0.43]

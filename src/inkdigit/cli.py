@@ -93,7 +93,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from inkdigit.export import export_runs
 
     path = export_runs(args.run_dirs, args.out, name=args.name, check=not args.no_check,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, calibrate=not args.no_calibrate)
     print(f"wrote {path}")
     return 0
 
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="output .onnx file")
     x.add_argument("--name", default=None, help="model name in the metadata (default: the run's model)")
     x.add_argument("--no-check", action="store_true", help="skip the torch vs ONNX Runtime parity check")
+    x.add_argument("--no-calibrate", action="store_true",
+                   help="keep the probabilities as trained (default: temperature fitted on the validation split)")
     _add_data_dir(x)
     x.set_defaults(func=cmd_export)
 

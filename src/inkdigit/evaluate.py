@@ -195,18 +195,25 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     import torch
 
     from inkdigit.data import load
+    from inkdigit.export import Probabilities, set_temperature
     from inkdigit.train import load_run, predict_logits, to_tensor
 
     run = Path(run_dir)
     model, config, metrics = load_run(run)
     name = config["settings"]["model"]
     images, y = load(config["settings"].get("dataset", "mnist"), "test", data_dir)
+    # The probabilities `inkdigit export` ships: softmax(logits / T), T fitted on the validation split.
+    scaling = Probabilities([model])
+    fitted = set_temperature(scaling, [config["settings"]], data_dir)
     with torch.no_grad():
-        probs = torch.softmax(predict_logits(model, to_tensor(images, torch.device("cpu"))), 1).numpy()
+        logits = predict_logits(model, to_tensor(images, torch.device("cpu")))
+        raw = torch.softmax(logits, 1).numpy()
+        probs = torch.softmax(logits / scaling.temperature, 1).numpy()
     pred = probs.argmax(1)
     cm = confusion_matrix(y, pred)
     acc = float((pred == y).mean())
     ece, bins = calibration(probs, y)
+    ece_raw, _ = calibration(raw, y)
     per_class = per_class_metrics(cm)
     confusions = top_confusions(cm)
     out_dir = Path(out) if out else run / "report"
@@ -220,6 +227,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     plot_calibration(bins, ece, out_dir / "calibration.png")
 
     result = {"model": name, "test_accuracy": acc, "test_errors": int((pred != y).sum()), "ece": ece,
+              "ece_as_trained": ece_raw, "temperature": scaling.temperature, "calibration": fitted,
               "per_class": per_class, "top_confusions": confusions, "calibration_bins": bins,
               "confusion_matrix": cm.tolist()}
     write_atomic(out_dir / "metrics.json", (json.dumps(result, indent=2) + "\n").encode())
@@ -227,7 +235,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     s = config["settings"]
     md = [f"# Evaluation: `{name}` ({run})", "",
           f"- **Test accuracy: {100 * acc:.2f}%** ({int((pred != y).sum())} errors in {len(y):,} images)",
-          f"- Expected calibration error: {100 * ece:.2f}%",
+          f"- Expected calibration error: {100 * ece:.2f}% with the temperature `inkdigit export` fits on the "
+          f"validation split (T = {scaling.temperature:g}); {100 * ece_raw:.2f}% as trained",
           f"- Trained {s['epochs']} epochs, batch {s['batch_size']}, {s['optimizer']} lr {s['lr']}, "
           f"seed {s['seed']}; code {config['provenance'].get('git_commit') or 'unknown'}, "
           f"inkdigit {config['provenance'].get('inkdigit_version')}",
@@ -240,7 +249,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
            f"## Misclassified digits ({shown} shown, most confident first)", "", "![errors](errors.png)", ""]
     if history:
         md += ["## Training curves", "", "![training curves](curves.png)", ""]
-    md += ["## Calibration", "", "Bars below the diagonal mean over-confidence.", "",
+    md += ["## Calibration", "", "With the exported temperature. Bars below the diagonal mean over-confidence.", "",
            "![reliability diagram](calibration.png)", ""]
     write_atomic(out_dir / "report.md", "\n".join(md).encode())
     return Report(run, out_dir, name, acc, ece, per_class, confusions)

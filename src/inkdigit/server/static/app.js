@@ -312,10 +312,19 @@
 
   function pct(p) {
     var v = p * 100;
-    if (v >= 99.95) return "100%";
+    if (v >= 100) return "100%";
+    if (v >= 99.5) return ">99%";  // not a rounded-up "100%" (see sure() below)
     if (v >= 10) return v.toFixed(0) + "%";
     if (v >= 0.95) return v.toFixed(0) + "%";
     return v > 0.05 ? v.toFixed(1) + "%" : "0%";
+  }
+
+  // How sure, for people: whole percent, one decimal from 99%, and never a rounded-up "100%" the model
+  // did not say (a calibrated model is often 99.x% sure; the desktop app words it the same way).
+  function sure(p) {
+    var v = p * 100;
+    if (v > 99.9 && v < 100) return "> 99.9";
+    return v >= 99 ? v.toFixed(1) : String(Math.round(v));
   }
 
   function setBars(probs, top) {
@@ -324,7 +333,7 @@
       bars[d].querySelector(".fill").style.height = (p * 100).toFixed(1) + "%";
       bars[d].querySelector(".pct").textContent = pct(p);
       bars[d].classList.toggle("top", probs !== null && d === top);
-      bars[d].setAttribute("aria-label", d + ": " + Math.round(p * 100) + " percent");
+      bars[d].setAttribute("aria-label", d + ": " + pct(p).replace(">", "more than ").replace("%", " percent"));
     }
   }
 
@@ -369,7 +378,7 @@
   function showDigit(r, speak) {
     var unsure = isUnsure(r);
     var second = runnerUp(r);
-    var conf = Math.round(r.confidence * 100);
+    var conf = sure(r.confidence);
     if (unsure) {
       setAnswer("unsure", String(r.label), "Not sure",
         "Maybe " + r.label + (second !== undefined ? " or " + second : "") + " (" + conf + "% for " + r.label + ")", r.confidence);
@@ -381,13 +390,13 @@
     var st = r.stages || {};
     setStage("stage-crop", st.crop); setStage("stage-fit", st.fit20); setStage("stage-final", st.final || r.preview_png);
     $("sees").classList.remove("empty");
-    if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + conf + " percent sure.");
+    if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + conf.replace("> ", "more than ") + " percent sure.");
   }
 
   function showNumber(r, speak) {
     var digits = r.digits || [];
     var anyUnsure = digits.some(isUnsure);
-    var conf = Math.round((r.confidence || 0) * 100);
+    var conf = sure(r.confidence || 0);
     setAnswer(anyUnsure ? "unsure" : "sure", r.text || "?",
       anyUnsure ? "Not sure about every digit" : digits.length + (digits.length === 1 ? " digit" : " digits"),
       conf + "% sure overall" + timing(r), r.confidence);
@@ -400,11 +409,11 @@
       img.alt = "";
       if (d.preview_png) img.src = d.preview_png;
       var b = document.createElement("b"); b.textContent = String(d.label);
-      var s = document.createElement("small"); s.textContent = Math.round(d.confidence * 100) + "%";
+      var s = document.createElement("small"); s.textContent = pct(d.confidence);
       var row = document.createElement("span"); row.className = "row";
       row.appendChild(b); row.appendChild(s);
       li.appendChild(img); li.appendChild(row);
-      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + Math.round(d.confidence * 100) + " percent");
+      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + sure(d.confidence).replace("> ", "more than ") + " percent");
       chips.appendChild(li);
     });
     $("bars").hidden = true; chips.hidden = false; $("stages").hidden = true;
