@@ -235,8 +235,9 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     s = config["settings"]
     md = [f"# Evaluation: `{name}` ({run})", "",
           f"- **Test accuracy: {100 * acc:.2f}%** ({int((pred != y).sum())} errors in {len(y):,} images)",
-          f"- Expected calibration error: {100 * ece:.2f}% with the temperature `inkdigit export` fits on the "
-          f"validation split (T = {scaling.temperature:g}); {100 * ece_raw:.2f}% as trained",
+          (f"- Expected calibration error: {100 * ece:.2f}% with the temperature `inkdigit export` fits on the "
+           f"validation split (T = {scaling.temperature:g}); {100 * ece_raw:.2f}% as trained" if fitted else
+           f"- Expected calibration error: {100 * ece:.2f}% (no validation split to fit a temperature on)"),
           f"- Trained {s['epochs']} epochs, batch {s['batch_size']}, {s['optimizer']} lr {s['lr']}, "
           f"seed {s['seed']}; code {config['provenance'].get('git_commit') or 'unknown'}, "
           f"inkdigit {config['provenance'].get('inkdigit_version')}",
