@@ -51,12 +51,11 @@ demo: venv
 
 # Rebuild the bundled models from scratch with their documented recipes.
 models: venv data
-	rm -rf runs/bundled-paper
-	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
-	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
-	rm -rf runs/bundled-resnet-small
-	$(INKDIGIT) train --model resnet-small --seed 0 --out runs/bundled-resnet-small --no-progress
-	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/models/onnx/resnet-small.onnx
+	for m in paper resnet-small; do \
+	  rm -rf runs/bundled-$$m && \
+	  $(INKDIGIT) train --model $$m --seed 0 --out runs/bundled-$$m --no-progress && \
+	  $(INKDIGIT) export runs/bundled-$$m --out src/inkdigit/models/onnx/$$m.onnx || exit 1; \
+	done
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

@@ -687,6 +687,11 @@ def _paint(shape: tuple[int, int], runs: np.ndarray) -> np.ndarray:
 # ink analysis
 
 
+def _reduction(width: int, height: int, side: int) -> int:
+    """The smallest whole reduction that brings a width x height picture to at most `side` a side."""
+    return max(1, -(-max(width, height) // side))
+
+
 def _analyse(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_SIDE) -> _Ink:
     """Find the ink in a picture from `_to_picture` (of a source `size` pixels): polarity, background, noise,
     and the kept connected components.
@@ -695,7 +700,7 @@ def _analyse(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_S
     already averages out speckle, so only an unreduced picture is smoothed with a 3x3 mean.
     """
     width, height = picture.size
-    factor = max(1, -(-max(width, height) // side))
+    factor = _reduction(width, height, side)
     gray = _pixels(picture.reduce(factor) if factor > 1 else picture)
     h, w = gray.shape
     border = _border(gray)
@@ -754,7 +759,7 @@ def _analyse(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_S
     # A dot is not a digit. In picture pixels (an analysis pixel may be only partly covered), judged at the
     # scale of an ink map of at most WORK_SIDE a side.
     longest = int(max(comps[:, 2].max() - comps[:, 0].min(), comps[:, 3].max() - comps[:, 1].min()))
-    work = -(-max(width, height) // WORK_SIDE)
+    work = _reduction(width, height, WORK_SIDE)
     if (longest - 1) * factor + 1 < max(4 * work, 0.02 * min(width, height)):
         raise NoInkError("no ink found: only a dot or speck")
 
@@ -1043,7 +1048,7 @@ def to_model_input(ink_crop: np.ndarray) -> np.ndarray:
 def _ink_map(found: _Ink) -> tuple[np.ndarray, int]:
     """The whole ink map at most WORK_SIDE a side, and the picture pixels per ink-map pixel."""
     width, height = found.picture.size
-    step = max(1, -(-max(width, height) // WORK_SIDE))
+    step = _reduction(width, height, WORK_SIDE)
     h, w = found.shape
     return _ink_crop(found, (0, 0, w, h), step=step)
 
