@@ -255,7 +255,7 @@ def main() -> int:
                         help="open loop: offer this many requests/s (at most --concurrency in flight) instead of "
                         "sending the next request as soon as the previous one is answered")
     parser.add_argument("--workers", type=int, default=None,
-                        help="server worker processes (default: serve's own default, one per core)")
+                        help="server worker processes (default: serve's own default, one per core plus one)")
     parser.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
     parser.add_argument("--preview", action="store_true", help="ask for previews too, as the web page does")
     parser.add_argument(

@@ -286,7 +286,7 @@ def serve(
 ) -> None:
     """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening.
 
-    ``workers``: processes that read images (None: one per core, at most 4; 0: threads of this process).
+    ``workers``: processes that read images (None: one per core, at most 4, plus one; 0: threads of this process).
     """
     import uvicorn
 
