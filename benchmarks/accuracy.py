@@ -52,7 +52,7 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     """Train (or reuse) one run; returns its numbers incl. the per-epoch test accuracy of its snapshots."""
     import torch
 
-    from inkdigit.train import TrainConfig, evaluate_split, load_run, train
+    from inkdigit.train import TrainConfig, evaluate_split, load_run, saved_settings, train
 
     out = Path(args.out_dir) / f"{run_prefix(model, args)}-seed{seed}"
     snapshots: dict[int, dict] = {}
@@ -65,8 +65,8 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
                       threads=args.threads)
     if (out / "metrics.json").is_file() and snap_path.is_file():
         # Reuse only a run of exactly this recipe: one made by a recipe that has changed since is an error,
-        # never silently mixed in. (clean_epochs: runs made before that setting existed had 0.)
-        saved = {"clean_epochs": 0, **json.loads((out / "config.json").read_text())["settings"]}
+        # never silently mixed in.
+        saved = saved_settings(out)
         wanted = dataclasses.asdict(cfg.resolved())
         differ = [k for k, v in wanted.items() if k not in ("threads", "device") and saved.get(k) != v]
         if differ:

@@ -57,14 +57,15 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of a process (the server's worker processes), Linux /proc."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
 def tree_rss_mib(pid: int) -> float:
-    """RSS of a process plus its children (the uvicorn workers when --workers > 1)."""
-    total = rss_mib(pid)
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        for child in children.read_text().split():
-            total += rss_mib(int(child))
-    return total
+    """RSS of a process plus its children (the server's worker processes)."""
+    return rss_mib(pid) + sum(rss_mib(child) for child in children(pid))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,9 +76,7 @@ def cpu_seconds(pid: int) -> float:
 
 def tree_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds of the server process and of its children (the worker processes) together."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return {"server": cpu_seconds(pid), "workers": sum(cpu_seconds(k) for k in kids),
+    return {"server": cpu_seconds(pid), "workers": sum(cpu_seconds(child) for child in children(pid)),
             "client": time.process_time()}
 
 

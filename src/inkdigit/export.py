@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
@@ -55,7 +56,6 @@ class Probabilities(nn.Module):
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
     """The temperature T minimising the cross-entropy of softmax(logits / T) (Guo et al. 2017, temperature
     scaling); returns (T, loss at T=1, loss at T). A golden-section search over log T in [1/20, 20]."""
-    import math
 
     def loss(log_t: float) -> float:
         return float(torch.nn.functional.cross_entropy(logits / math.exp(log_t), labels))
@@ -86,6 +86,7 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
     "val_nll_after"}, or None (temperature left at 1) when the runs share no validation images.
     """
     from inkdigit.data import load, split_train_val
+    from inkdigit.train import predict_logits, to_tensor
 
     images, labels = load(settings[0].get("dataset", "mnist"), "train", data_dir)
     shared = None  # images held out by every run (their splits differ only if their val sizes do)
@@ -94,12 +95,11 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
         shared = val if shared is None else np.intersect1d(shared, val)
     if shared is None or len(shared) == 0:
         return None
-    x = torch.from_numpy(images[shared].astype(np.float32)[:, None] / 255.0)
+    x = to_tensor(images[shared], torch.device("cpu"))
     module.temperature = 1.0
-    with torch.no_grad():
-        # log of the probabilities: for one net these are its logits up to a constant per row, which
-        # softmax ignores, so fitting on them fits softmax(logits / T).
-        z = torch.log(torch.cat([module(x[i : i + 2000]) for i in range(0, len(x), 2000)]))
+    # log of the probabilities: for one net these are its logits up to a constant per row, which softmax
+    # ignores, so fitting on them fits softmax(logits / T).
+    z = torch.log(predict_logits(module, x))
     t, before, after = fit_temperature(z, torch.from_numpy(labels[shared]))
     module.temperature = t
     return {"temperature": t, "val_images": len(shared), "val_nll_before": round(before, 5),
@@ -168,7 +168,7 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     from inkdigit import __version__
     from inkdigit.preprocess import PREPROCESS_VERSION
     from inkdigit.provenance import provenance
-    from inkdigit.train import load_run
+    from inkdigit.train import load_run, predict_logits, to_tensor
 
     out = Path(out)
     if out.suffix != ".onnx":
@@ -206,9 +206,7 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     from inkdigit.data import load
 
     test_images, test_labels = load(loaded[0][1]["settings"].get("dataset", "mnist"), "test", data_dir)
-    x = torch.from_numpy(test_images.astype(np.float32)[:, None] / 255.0)
-    with torch.no_grad():
-        probs = torch.cat([module(x[i : i + 2000]) for i in range(0, len(x), 2000)]).numpy()
+    probs = predict_logits(module, to_tensor(test_images, torch.device("cpu"))).numpy()  # probabilities here
     meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
     if check:
         meta["parity_max_abs_diff"] = parity_check(module, onnx_bytes, test_images[:1000])

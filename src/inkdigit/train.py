@@ -242,6 +242,12 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     return augment_batch
 
 
+def saved_settings(run_dir: str | os.PathLike) -> dict:
+    """The settings in a run dir's config.json, with any setting added since filled in as that run had it."""
+    settings = json.loads((Path(run_dir) / "config.json").read_text())["settings"]
+    return {"clean_epochs": 0, **settings}  # runs made before --clean-epochs augmented every epoch
+
+
 @functools.lru_cache(maxsize=1)
 def _default_threads() -> int:
     """torch's own thread count, as first seen (before any run of ours changed it)."""
@@ -267,8 +273,7 @@ def train(
     if resume:
         if not (out / "config.json").is_file() or not ckpt_path.is_file():
             raise TrainError(f"{out}: nothing to resume (no config.json and checkpoint.pt)")
-        saved = json.loads((out / "config.json").read_text())["settings"]
-        saved.setdefault("clean_epochs", 0)  # runs made before the setting existed augmented every epoch
+        saved = saved_settings(out)
         if cfg.epochs is not None and cfg.epochs != saved["epochs"]:
             saved["epochs"] = cfg.epochs  # resuming may extend a run; all other settings stay as saved
         cfg = TrainConfig(**saved)

@@ -24,8 +24,6 @@ from inkdigit.server.bodies import ApiError, Upload
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
 
-_registry: ModelRegistry | None = None  # a worker process's models, made by _start_worker
-
 
 def image_error_status(exc: Exception) -> int | None:
     """HTTP status for an exception raised while reading an image, or None if it is not an input problem."""

@@ -323,9 +323,12 @@
   // did not say (a calibrated model is often 99.x% sure; the desktop app words it the same way).
   function sure(p) {
     var v = p * 100;
-    if (v > 99.9 && v < 100) return "> 99.9";
-    return v >= 99 ? v.toFixed(1) : String(Math.round(v));
+    if (v > 99.9 && v < 100) return "> 99.9%";
+    return (v >= 99 ? v.toFixed(1) : String(Math.round(v))) + "%";
   }
+
+  // A percentage as a screen reader should say it: ">99%" → "more than 99 percent".
+  function spoken(text) { return text.replace(/^>\s*/, "more than ").replace("%", " percent"); }
 
   function setBars(probs, top) {
     for (var d = 0; d < 10; d++) {
@@ -333,7 +336,7 @@
       bars[d].querySelector(".fill").style.height = (p * 100).toFixed(1) + "%";
       bars[d].querySelector(".pct").textContent = pct(p);
       bars[d].classList.toggle("top", probs !== null && d === top);
-      bars[d].setAttribute("aria-label", d + ": " + pct(p).replace(">", "more than ").replace("%", " percent"));
+      bars[d].setAttribute("aria-label", d + ": " + spoken(pct(p)));
     }
   }
 
@@ -381,16 +384,16 @@
     var conf = sure(r.confidence);
     if (unsure) {
       setAnswer("unsure", String(r.label), "Not sure",
-        "Maybe " + r.label + (second !== undefined ? " or " + second : "") + " (" + conf + "% for " + r.label + ")", r.confidence);
+        "Maybe " + r.label + (second !== undefined ? " or " + second : "") + " (" + conf + " for " + r.label + ")", r.confidence);
     } else {
-      setAnswer("sure", String(r.label), "It's a " + r.label, conf + "% sure" + timing(r), r.confidence);
+      setAnswer("sure", String(r.label), "It's a " + r.label, conf + " sure" + timing(r), r.confidence);
     }
     setBars(r.probabilities, r.label);
     $("bars").hidden = false; $("chips").hidden = true; $("stages").hidden = false;
     var st = r.stages || {};
     setStage("stage-crop", st.crop); setStage("stage-fit", st.fit20); setStage("stage-final", st.final || r.preview_png);
     $("sees").classList.remove("empty");
-    if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + conf.replace("> ", "more than ") + " percent sure.");
+    if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + spoken(conf) + " sure.");
   }
 
   function showNumber(r, speak) {
@@ -399,7 +402,7 @@
     var conf = sure(r.confidence || 0);
     setAnswer(anyUnsure ? "unsure" : "sure", r.text || "?",
       anyUnsure ? "Not sure about every digit" : digits.length + (digits.length === 1 ? " digit" : " digits"),
-      conf + "% sure overall" + timing(r), r.confidence);
+      conf + " sure overall" + timing(r), r.confidence);
     var chips = $("chips");
     chips.textContent = "";
     digits.forEach(function (d, i) {
@@ -413,7 +416,7 @@
       var row = document.createElement("span"); row.className = "row";
       row.appendChild(b); row.appendChild(s);
       li.appendChild(img); li.appendChild(row);
-      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + sure(d.confidence).replace("> ", "more than ") + " percent");
+      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + spoken(sure(d.confidence)));
       chips.appendChild(li);
     });
     $("bars").hidden = true; chips.hidden = false; $("stages").hidden = true;
