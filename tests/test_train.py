@@ -139,3 +139,22 @@ def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"resuming {run} after epoch {done}" in r.stdout
     assert json.loads((run / "metrics.json").read_text())["epochs"][-1]["epoch"] == done + 1
+
+
+def test_no_validation_split_trains_evaluates_and_exports(tiny_data, tmp_path):
+    """--val-size 0 trains on every training image: no NaN in the files, evaluate and export still work."""
+    from inkdigit.evaluate import evaluate_run
+    from inkdigit.export import export_runs
+
+    run = tmp_path / "run"
+    lines: list[str] = []
+    train(_cfg(val_size=0, epochs=1), run, data_dir=tiny_data, progress=False, log=lines.append)
+    text = (run / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}"))
+    assert metrics["epochs"][0]["val_acc"] is None and metrics["test_accuracy"] > 0
+    assert any(line.startswith("epoch   1/1") and "val loss      - acc       -" in line for line in lines)
+    assert json.loads((run / "config.json").read_text())["val_size"] == 0
+    evaluate_run(run, data_dir=tiny_data, out=tmp_path / "report")
+    assert (tmp_path / "report" / "curves.png").stat().st_size > 0
+    export_runs([run], tmp_path / "m.onnx", data_dir=tiny_data)  # no validation images: no temperature
+    assert (tmp_path / "m.onnx").stat().st_size > 0

@@ -140,15 +140,18 @@ def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ep = [r["epoch"] for r in history]
+    has_val = any(r.get("val_loss") is not None for r in history)  # a --val-size 0 run has none
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.plot(ep, [r["train_loss"] for r in history], "o-", label="train")
-    a1.plot(ep, [r["val_loss"] for r in history], "s-", label="validation")
+    if has_val:
+        a1.plot(ep, [r["val_loss"] for r in history], "s-", label="validation")
     a1.set_xlabel("epoch")
     a1.set_ylabel("cross-entropy loss")
     a1.set_title("Loss")
     a1.legend()
     a2.plot(ep, [100 * r["train_acc"] for r in history], "o-", label="train")
-    a2.plot(ep, [100 * r["val_acc"] for r in history], "s-", label="validation")
+    if has_val:
+        a2.plot(ep, [100 * r["val_acc"] for r in history], "s-", label="validation")
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy (%)")
     a2.set_title("Accuracy")
@@ -183,7 +186,8 @@ def _history_from_csv(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        # An empty cell is a missing value (a --val-size 0 run has no validation columns to fill).
+        return [{k: float(v) if v else None for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,

@@ -127,9 +127,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) ->
 
 
 def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` on (x, y); NaN for both when there are no rows (--val-size 0)."""
-    if len(x) == 0:
-        return math.nan, math.nan
+    """(mean cross-entropy, accuracy) of `model` on (x, y), which must have rows."""
     logits = predict_logits(model, x)
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
 
@@ -223,9 +221,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def log_line(epoch: int, epochs: int, row: dict) -> str:
     """One fixed-width line per epoch (airbench style), easy to diff between runs."""
+    if row["val_loss"] is None:  # --val-size 0: no validation images
+        val = "val loss      - acc       -"
+    else:
+        val = f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:6.2f}%"
     return (
         f"epoch {epoch:>3}/{epochs:<3} | train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:6.2f}% "
-        f"| val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:6.2f}% "
+        f"| {val} "
         f"| {row['epoch_seconds']:6.1f}s {row['images_per_s']:>7.0f} img/s"
     )
 
@@ -376,10 +378,11 @@ def train(
                 bar.close()
                 secs = time.perf_counter() - t0
                 eval_model = ema.model if ema is not None else model
-                val_loss, val_acc = evaluate_split(eval_model, x_va, y_va)
+                # --val-size 0 has no validation images: null in metrics.json (strict JSON), empty in the CSV.
+                val = [round(v, 6) for v in evaluate_split(eval_model, x_va, y_va)] if len(x_va) else [None, None]
                 row = {"epoch": epoch + 1, "train_loss": round(loss_sum.item() / seen, 6),
-                       "train_acc": round(correct.item() / seen, 6), "val_loss": round(val_loss, 6),
-                       "val_acc": round(val_acc, 6), "epoch_seconds": round(secs, 3),
+                       "train_acc": round(correct.item() / seen, 6), "val_loss": val[0],
+                       "val_acc": val[1], "epoch_seconds": round(secs, 3),
                        "images_per_s": round(seen / secs, 1), "lr": opt.param_groups[0]["lr"]}
                 history.append(row)
                 log(log_line(epoch + 1, cfg.epochs, row))
