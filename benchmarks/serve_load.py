@@ -64,7 +64,7 @@ def children(pid: int) -> list[int]:
 
 
 def tree_rss_mib(pid: int) -> float:
-    """RSS of a process plus its children (the server's worker processes)."""
+    """RSS of a process plus its children (the server's worker processes and multiprocessing's tracker)."""
     return rss_mib(pid) + sum(rss_mib(child) for child in children(pid))
 
 
@@ -235,7 +235,8 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         "png_bytes": len(png),
         "preview": args.preview,
         "server_rss_mib": {k: round(v, 1) for k, v in rss.items()},
-        # Where the CPU goes, per request: the server's event loop, its worker processes, this load generator.
+        # Where the CPU goes, per request: the server process (with workers: it only hands them connections),
+        # its worker processes, this load generator.
         "cpu_ms_per_request": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / len(lat_ms), 3) for k in cpu_end},
         "answer": {"label": first["label"], "confidence": first["confidence"], "model": first.get("model")},
         "cpus": os.cpu_count(),
@@ -254,7 +255,7 @@ def main() -> int:
                         help="open loop: offer this many requests/s (at most --concurrency in flight) instead of "
                         "sending the next request as soon as the previous one is answered")
     parser.add_argument("--workers", type=int, default=None,
-                        help="server worker processes (default: serve's own default, one per core plus one)")
+                        help="server processes (default: serve's own default, one per core)")
     parser.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
     parser.add_argument("--preview", action="store_true", help="ask for previews too, as the web page does")
     parser.add_argument(

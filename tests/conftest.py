@@ -76,7 +76,7 @@ def output_dir() -> Path:
 @pytest.fixture(scope="session")
 def live_url() -> Iterator[str]:
     """The real `serve()` with the bundled default model in a subprocess on a free loopback port; its URL."""
-    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 1, [])"
+    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 2, [])"  # two worker processes
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,

@@ -10,9 +10,14 @@ import base64
 import contextlib
 import io
 import json
+import os
 import re
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -87,11 +92,10 @@ def number_png() -> bytes:
     return png(drawing(strokes, side=560, width=16))
 
 
-@pytest.fixture(scope="module", params=[0, 1], ids=["threads", "worker-process"])
-def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
-    """The app with the real default model, reading images in its own threads or in a worker process (every
-    API test runs both ways); server exceptions are raised, so any 500 fails a test."""
-    with TestClient(create_app(processes=request.param)) as c:
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    """The app with the real default model; server exceptions are raised, so any 500 fails a test."""
+    with TestClient(create_app()) as c:
         yield c
 
 
@@ -443,8 +447,9 @@ def test_cors_is_off_unless_origins_are_given(client: TestClient) -> None:
 def test_bad_model_fails_before_serving() -> None:
     with pytest.raises(inference.ModelNotFoundError, match="nope"):
         create_app("nope")
-    with pytest.raises(inference.ModelNotFoundError):
-        serve("127.0.0.1", 0, "nope", 1, [])
+    for workers in (1, 2):  # this process alone, and worker processes
+        with pytest.raises(inference.ModelNotFoundError):
+            serve("127.0.0.1", 0, "nope", workers, [])
 
 
 def test_taken_port_is_a_one_line_error() -> None:
@@ -460,44 +465,75 @@ def test_bad_worker_count_is_a_one_line_error() -> None:
         serve("127.0.0.1", 0, None, -1, [])
 
 
-def test_a_dead_worker_is_a_503_then_the_server_recovers(seven_png: bytes) -> None:
-    import os
-    import signal
-
-    with TestClient(create_app(processes=1)) as c:
-        assert post_png(c, seven_png).json()["label"] == 7
-        for worker in c.app.state.workers._all:
-            os.kill(worker.process.pid, signal.SIGKILL)
-            worker.process.join()
-        r = post_png(c, seven_png)
-        assert_error(r, 503, "worker")
-        assert post_png(c, seven_png).json()["label"] == 7
+def _worker_pids(server_pid: int) -> list[int]:
+    """The server's worker processes (its other child is multiprocessing's resource tracker)."""
+    kids = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
 
 
-def test_a_cancelled_request_does_not_hand_its_answer_to_the_next(seven_png: bytes) -> None:
-    """Cancelled while its worker computes (a client gone, a shutdown): the late answer (a 7) must be
-    drained, not read as the answer to the next request (a 0) on that worker."""
-    from inkdigit.server import work
-    from inkdigit.server.registry import ModelRegistry
+@contextlib.contextmanager
+def served(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`inkdigit serve ARGS` on a free loopback port in its own process group: (process, URL)."""
+    proc = subprocess.Popen([sys.executable, "-m", "inkdigit", "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match, f"server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+        yield proc, match.group(0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
-    zero = png(drawing([zero_stroke()]))
 
-    async def scenario() -> tuple[int, int]:
-        workers = work.Workers(ModelRegistry(None), None, 1)
-        await workers.start()
-        try:
-            first = asyncio.ensure_future(workers.run(work.predict, seven_png, None, 3, True))
-            await asyncio.sleep(0.001)  # sent, not yet answered (a preview takes a few ms)
-            first.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await first
-            second = await workers.run(work.predict, zero, None, 3, False)
-            third = await workers.run(work.predict, seven_png, None, 3, False)
-            return second["label"], third["label"]
-        finally:
-            workers.stop()
+def test_workers_serve_every_connection_and_a_dead_one_is_replaced(seven_png: bytes) -> None:
+    with served("--workers", "2") as (proc, url):
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]  # handed to the workers in turn
+        assert [post_png(c, seven_png).json()["label"] for c in clients] == [7] * 4
+        os.kill(workers[0], signal.SIGKILL)  # its connections drop; the other worker and new ones go on
+        for _ in range(3):
+            with httpx.Client(base_url=url, timeout=20) as fresh:
+                assert post_png(fresh, seven_png).json()["label"] == 7
+        deadline = time.monotonic() + 60
+        while len(now := _worker_pids(proc.pid)) < 2 or workers[0] in now:
+            assert time.monotonic() < deadline, f"dead worker not replaced: {now}"
+            time.sleep(0.2)
+        for c in clients:
+            c.close()
+        clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]
+        assert [post_png(c, seven_png).json()["label"] for c in clients] == [7] * 4  # the new one serves too
+        for c in clients:
+            c.close()
 
-    assert asyncio.run(scenario()) == (0, 7)
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_server_stops_its_workers(how: int) -> None:
+    with served("--workers", "2") as (proc, url):
+        assert httpx.get(url + "healthz", timeout=20).status_code == 200
+        workers = _worker_pids(proc.pid)
+        if how == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C in a terminal reaches the whole process group
+        else:
+            proc.send_signal(signal.SIGTERM)  # a service manager signals the server alone
+        assert proc.wait(15) == 0
+        _, err = proc.communicate()
+        assert "Traceback" not in err, err
+        for pid in workers:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+
+
+def test_a_model_the_workers_cannot_load_is_a_one_line_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    out = subprocess.run([sys.executable, "-m", "inkdigit", "serve", "--port", "0", "--workers", "2",
+                          "--model", str(broken)], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "serving" not in out.stdout
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "broken.onnx" in out.stderr or "model" in out.stderr.lower()
 
 
 def test_loopback_detection() -> None:

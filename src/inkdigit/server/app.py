@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -112,29 +111,18 @@ def create_app(
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     loader: Callable[[str | None], Any] | None = None,
     lister: Callable[[], list[dict]] | None = None,
-    processes: int = 0,
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
-    ``processes``: worker processes that read the images (0: threads of this process); they start with the
-    app. ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests use them to inject
-    fakes, which only this process has, so images are then read here).
+    Images are read in the event loop itself: a request's work (~2 ms) holds the GIL anyway, and handing it
+    to a thread cost more CPU than it saved; `serve` uses more cores by running several such processes.
+    ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests inject fakes with them).
     """
     from inkdigit import __version__
 
     registry = ModelRegistry(model, loader=loader, lister=lister)
-    workers = work.Workers(registry, model, processes if loader is None else 0)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await workers.start()
-        try:
-            yield
-        finally:
-            workers.stop()
 
     app = FastAPI(
-        lifespan=lifespan,
         title="inkdigit",
         version=__version__,
         summary="Read handwritten digits and numbers with a small MNIST CNN.",
@@ -144,7 +132,6 @@ def create_app(
         openapi_tags=schemas.TAGS,
     )
     app.state.registry = registry
-    app.state.workers = workers
     app.state.max_bytes = max_bytes
     origins = [o for o in cors_origins if o]
     if origins:
@@ -208,7 +195,7 @@ def create_app(
         options: ReadOptionsParam,
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await workers.run(work.predict, data, *options))
+        return json_response(work.predict(registry, data, *options))
 
     @app.post(
         "/api/predict/number",
@@ -224,7 +211,7 @@ def create_app(
         options: ReadOptionsParam,
     ) -> Response:
         data = await read_image(request, max_bytes)
-        return json_response(await workers.run(work.predict_number, data, *options))
+        return json_response(work.predict_number(registry, data, *options))
 
     @app.post(
         "/api/predict/batch",
@@ -240,7 +227,7 @@ def create_app(
         options: ReadOptionsParam,
     ) -> Response:
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
-        return json_response(await workers.run(work.predict_batch, uploads, *options))
+        return json_response(work.predict_batch(registry, uploads, *options))
 
     return app
 
@@ -277,6 +264,13 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+def uvicorn_config(app: FastAPI) -> Any:
+    """How every server process runs the app: quiet (errors only), no access log, no Server header."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -286,14 +280,23 @@ def serve(
 ) -> None:
     """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening.
 
-    ``workers``: processes that read images (None: one per core, at most 4, plus one; 0: threads of this process).
+    ``workers``: processes that serve requests, each a whole server with its own models (None: one per core,
+    at most 8; 0 or 1: this process alone).
     """
     import uvicorn
 
+    from inkdigit import inference
+    from inkdigit.server import supervise
+
     if workers is not None and not 0 <= workers <= 64:
         raise ServeError(f"--workers must be between 0 and 64 (got {workers})")
-    processes = work.default_processes() if workers is None else workers
-    app = create_app(model, list(cors_origins or []), processes=processes)  # a bad --model fails here
+    processes = supervise.default_processes() if workers is None else workers
+    origins = list(cors_origins or [])
+    # A bad --model fails here, before the port is taken: loaded when this process serves, else resolved
+    # (a file that exists but is no model makes the workers fail, which supervise reports as one line).
+    app = create_app(model, origins) if processes <= 1 else None
+    if app is None:
+        inference.resolve_model(model)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     if not is_loopback(host):
@@ -302,10 +305,19 @@ def serve(
             file=sys.stderr,
         )
     url = _url(host, port)
-    name = app.state.registry.default.name
-    print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+
+    def announce(name: str) -> None:
+        print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if app is None:
+            sock.listen(2048)
+            try:
+                supervise.supervise(sock, processes, model, origins, announce)
+            except supervise.WorkerStartError as exc:
+                raise ServeError(f"cannot start the server: {exc}") from None
+        else:
+            announce(app.state.registry.default.name)
+            uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
     finally:
         sock.close()

@@ -21,7 +21,7 @@ class ModelRegistry:
         if loader is None or lister is None:
             from inkdigit import inference
 
-            # One ONNX Runtime thread per session: requests already run in parallel threads.
+            # One ONNX Runtime thread per session: each server process reads one image at a time on one core.
             loader = loader or (lambda name: inference.Predictor.load(name, threads=1))
             lister = lister or inference.available_models
         self._loader = loader
