@@ -465,6 +465,80 @@ def test_bad_worker_count_is_a_one_line_error() -> None:
         serve("127.0.0.1", 0, None, -1, [])
 
 
+# ---------------------------------------------------------------- the shortcut (server/shortcut.py)
+
+SHORTCUT_CASES = [
+    # (path + query, body name, content type)
+    ("/api/predict", "seven", "image/png"),
+    ("/api/predict?top_k=5&preview=true", "seven", "image/png"),
+    ("/api/predict?model=paper&preview=0", "seven", "application/octet-stream"),
+    ("/api/predict/number", "number", "image/png"),
+    ("/api/predict/number?preview=1&top_k=2", "number", ""),
+    # left to the route: unusual spellings, errors
+    ("/api/predict?top_k=03&preview=yes", "seven", "image/png"),
+    ("/api/predict?top_k=0", "seven", "image/png"),
+    ("/api/predict?top_k=3&top_k=4", "seven", "image/png"),
+    ("/api/predict?model=nope", "seven", "image/png"),
+    ("/api/predict?unknown=1", "seven", "image/png"),
+    ("/api/predict", "blank", "image/png"),
+    ("/api/predict", "garbage", "image/png"),
+    ("/api/predict", "empty", "image/png"),
+    ("/api/predict", "seven", "text/plain"),
+    ("/api/predict/number", "blank", "image/png"),
+]
+
+
+@pytest.fixture(scope="module")
+def routed() -> Iterator[TestClient]:
+    """The app without the shortcut: every request goes through FastAPI's routes."""
+    with TestClient(create_app(shortcut=False)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("target", "body", "ctype"), SHORTCUT_CASES)
+def test_the_shortcut_answers_exactly_as_the_routes(client: TestClient, routed: TestClient, seven_png: bytes,
+                                                    blank_png: bytes, number_png: bytes, target: str,
+                                                    body: str, ctype: str) -> None:
+    data = {"seven": seven_png, "number": number_png, "blank": blank_png, "garbage": b"\x89PNG nope",
+            "empty": b""}[body]
+    headers = {"Content-Type": ctype} if ctype else {}
+    fast, slow = (c.post(target, content=data, headers=headers) for c in (client, routed))
+    assert (fast.status_code, fast.headers["content-type"]) == (slow.status_code, slow.headers["content-type"])
+    a, b = fast.json(), slow.json()
+    a.pop("elapsed_ms", None), b.pop("elapsed_ms", None)
+    assert a == b
+
+
+def test_the_shortcut_takes_plain_posts_and_leaves_the_rest(client: TestClient, seven_png: bytes) -> None:
+    """A request the shortcut answers never reaches the route (whose options dependency counts calls)."""
+    from inkdigit.server.app import ReadOptions, read_options
+
+    calls = []
+
+    async def counted(model: str | None = None, top_k: int = 3, preview: bool = False) -> ReadOptions:
+        calls.append(1)
+        return ReadOptions(model, top_k, preview)
+
+    client.app.dependency_overrides[read_options] = counted
+    try:
+        assert post_png(client, seven_png, "/api/predict?top_k=2&preview=true").json()["label"] == 7
+        assert calls == []
+        assert post_png(client, seven_png, "/api/predict?top_k=02").json()["label"] == 7  # the route's
+        assert calls == [1]
+    finally:
+        client.app.dependency_overrides.clear()
+
+
+def test_plain_options() -> None:
+    from inkdigit.server.shortcut import plain_options
+
+    assert plain_options(b"") == (None, 3, False)
+    assert plain_options(b"model=paper&top_k=10&preview=true") == ("paper", 10, True)
+    for odd in (b"top_k=11", b"top_k=", b"preview=True", b"model=", b"a", b"x=1", b"top_k=1&top_k=2",
+                b"model=" + b"m" * 201, b"\xff=1"):
+        assert plain_options(odd) is None, odd
+
+
 def _worker_pids(server_pid: int) -> list[int]:
     """The server's worker processes (its other child is multiprocessing's resource tracker)."""
     kids = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -9,6 +10,11 @@ from typing import Any
 from inkdigit.server.bodies import Upload
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
+
+
+def json_bytes(payload: Any) -> bytes:
+    """A compact JSON answer's bytes (plain ``json.dumps``: our payloads are already JSON types)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
 def image_error_status(exc: Exception) -> int | None:
