@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="port")
     s.add_argument("--model", default=None, help="bundled model name or .onnx path")
     s.add_argument("--workers", type=int, default=None,
-                   help="processes that read images (default: one per core, at most 4, plus one; 0: none, use threads)")
+                   help="server processes, each with its own models (default: one per core, at most 8; "
+                        "0 or 1: this process alone)")
     s.add_argument("--cors-origin", action="append", help="allow this origin (repeatable); CORS is off without")
     s.set_defaults(func=cmd_serve)
 

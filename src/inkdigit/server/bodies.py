@@ -28,9 +28,6 @@ class ApiError(Exception):
         self.status = status
         self.message = message
 
-    def __reduce__(self) -> tuple:  # raised in worker processes, so it must survive pickling
-        return (type(self), (self.status, self.message))
-
 
 @dataclass
 class Upload:
