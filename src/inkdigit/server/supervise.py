@@ -18,7 +18,7 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from inkdigit.inference import usable_cores
@@ -36,6 +36,13 @@ def default_processes() -> int:
 def _worker_main(control: socket.socket, model: str | None, cors_origins: list[str]) -> None:
     """A worker process: build the app (loading the models), say "ready <model>" (or "error <why>"), then
     serve every connection whose descriptor arrives on `control` until told to stop or `control` closes."""
+    # Ctrl+C reaches every process of the group. Once serving, uvicorn finishes its requests and then raises
+    # the signal again, which ends this process quietly here.
+    with contextlib.suppress(KeyboardInterrupt):
+        _serve_handed(control, model, cors_origins)
+
+
+def _serve_handed(control: socket.socket, model: str | None, cors_origins: list[str]) -> None:
     import uvicorn
 
     from inkdigit.server.app import create_app, uvicorn_config
@@ -62,36 +69,50 @@ def _worker_main(control: socket.socket, model: str | None, cors_origins: list[s
             return config.http_protocol_class(
                 config=config, server_state=server.server_state, app_state=server.lifespan.state)
 
+        connecting: set[asyncio.Task] = set()
+
         def receive() -> None:
             try:
-                _, fds, _, _ = socket.recv_fds(control, 64, 64)
+                data, fds, _, _ = socket.recv_fds(control, 64, 64)
             except BlockingIOError:
                 return
             except OSError:
-                fds = None
-            if not fds:  # end of file: the parent is gone or stops us
+                data, fds = b"", []
+            if not data:  # end of file: the parent is gone or stops us
                 loop.remove_reader(control)
                 server.should_exit = True
                 return
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 conn.setblocking(False)
-                loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                connecting.add(task)  # the loop keeps only weak references to tasks
+                task.add_done_callback(connecting.discard)
 
         control.setblocking(False)
         loop.add_reader(control, receive)
         control.sendall(f"ready {app.state.registry.default.name}".encode())
         await serving
 
-    # uvicorn's loop (uvloop when installed). Ctrl+C reaches every process of the group: uvicorn finishes its
-    # requests, then raises the signal again, which ends this process quietly here.
-    factory = config.get_loop_factory()
+    factory = config.get_loop_factory()  # uvicorn's choice: uvloop when installed
     loop = factory() if factory is not None else asyncio.new_event_loop()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            loop.run_until_complete(main())
+        loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Worker:
@@ -102,7 +123,11 @@ class _Worker:
         # spawn, not fork: a fresh interpreter shares no threads or ONNX Runtime state with this process.
         self.process = multiprocessing.get_context("spawn").Process(
             target=_worker_main, args=(theirs, model, cors_origins), daemon=True, name="inkdigit-worker")
-        self.process.start()
+        # The worker starts with Ctrl+C ignored (the setting survives exec): a Ctrl+C while it is still
+        # importing would otherwise print a traceback. This process stops it instead; once it serves,
+        # uvicorn's own handler takes Ctrl+C.
+        with _sigint_ignored():
+            self.process.start()
         theirs.close()
         self.control = ours
         self.ready = False
