@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -73,16 +76,17 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-@pytest.fixture(scope="session")
-def live_url() -> Iterator[str]:
-    """The real `serve()` with the bundled default model in a subprocess on a free loopback port; its URL."""
-    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 2, [])"  # two worker processes
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`inkdigit serve ARGS` on a free loopback port, in its own process group, once it answers /healthz:
+    (process, URL). Stopped with SIGTERM at the end (killed, with its workers, if it does not stop)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, "-m", "inkdigit", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        start_new_session=True,
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
@@ -98,7 +102,25 @@ def live_url() -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield url
+        yield proc, url
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve_process() -> Callable[..., contextlib.AbstractContextManager[tuple[subprocess.Popen, str]]]:
+    """`serving` above, for tests that start servers of their own."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def live_url() -> Iterator[str]:
+    """The real server with the bundled default model and two worker processes; its URL."""
+    with serving("--workers", "2") as (_, url):
+        yield url

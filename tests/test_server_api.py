@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
 import json
 import os
@@ -545,24 +544,8 @@ def _worker_pids(server_pid: int) -> list[int]:
     return [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
 
 
-@contextlib.contextmanager
-def served(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`inkdigit serve ARGS` on a free loopback port in its own process group: (process, URL)."""
-    proc = subprocess.Popen([sys.executable, "-m", "inkdigit", "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, f"server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-        yield proc, match.group(0)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
-def test_workers_serve_every_connection_and_a_dead_one_is_replaced(seven_png: bytes) -> None:
-    with served("--workers", "2") as (proc, url):
+def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process, seven_png: bytes) -> None:
+    with serve_process("--workers", "2") as (proc, url):
         workers = _worker_pids(proc.pid)
         assert len(workers) == 2
         clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]  # handed to the workers in turn
@@ -584,9 +567,8 @@ def test_workers_serve_every_connection_and_a_dead_one_is_replaced(seven_png: by
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_stopping_the_server_stops_its_workers(how: int) -> None:
-    with served("--workers", "2") as (proc, url):
-        assert httpx.get(url + "healthz", timeout=20).status_code == 200
+def test_stopping_the_server_stops_its_workers(serve_process, how: int) -> None:
+    with serve_process("--workers", "2") as (proc, _):
         workers = _worker_pids(proc.pid)
         if how == signal.SIGINT:
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C in a terminal reaches the whole process group
