@@ -180,6 +180,22 @@ def test_preview_shows_what_the_model_sees(client: TestClient, seven_png: bytes)
         assert stages[key].startswith("data:image/png;base64,")
     fit = Image.open(io.BytesIO(base64.b64decode(stages["fit20"].partition(",")[2])))
     assert fit.size == (20, 20)
+    # The preview is exactly the model's input, to the nearest grey level.
+    from inkdigit.preprocess import preprocess
+
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+    assert np.array_equal(shown, (np.clip(preprocess(seven_png), 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (1, 1), (1, 37), (45, 1), (112, 90)])
+def test_preview_pngs_hold_the_exact_pixels(shape: tuple[int, int]) -> None:
+    from inkdigit.inference import grey_png
+
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(grey_png(pixels)))
+    decoded.load()  # Pillow checks the chunks' CRCs and the zlib stream while decoding
+    assert decoded.mode == "L" and decoded.size == shape[::-1]
+    assert np.array_equal(np.asarray(decoded), pixels)
 
 
 def test_number_is_read_left_to_right_with_boxes(client: TestClient, number_png: bytes) -> None:

@@ -294,6 +294,8 @@ def serve(
 
     if workers is not None and not 0 <= workers <= 64:
         raise ServeError(f"--workers must be between 0 and 64 (got {workers})")
+    if workers is not None and workers > 1 and not supervise.supported():
+        raise ServeError("--workers above 1 needs Unix sockets, which this system lacks; use --workers 1")
     processes = supervise.default_processes() if workers is None else workers
     origins = list(cors_origins or [])
     # A bad --model fails here, before the port is taken: loaded when this process serves, else resolved

@@ -27,10 +27,16 @@ START_SECONDS = 120  # longest a worker may take to load its models and say it i
 STOP_SECONDS = 5  # longest a worker may take to finish its requests after being told to stop
 
 
+def supported() -> bool:
+    """Whether this OS can hand connections to other processes (Unix sockets with descriptor passing)."""
+    return hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
+
+
 def default_processes() -> int:
-    """Worker processes `serve` starts by default: one per core, at most 8; none (this process alone) on one."""
+    """Worker processes `serve` starts by default: one per core, at most 8; none (this process alone) on one
+    core or where connections cannot be handed over."""
     cores = usable_cores()
-    return 0 if cores < 2 else min(cores, 8)
+    return 0 if cores < 2 or not supported() else min(cores, 8)
 
 
 def _worker_main(control: socket.socket, model: str | None, cors_origins: list[str]) -> None:
