@@ -109,16 +109,17 @@ def _serve_handed(control: socket.socket, model: str | None, cors_origins: list[
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def _handling(signum: int, handler: Any) -> Iterator[None]:
+    """Set a signal's handler for the block (left alone outside the main thread, where it cannot be set)."""
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals are not ours to change
+        previous = signal.signal(signum, handler)
+    except ValueError:
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
 
 
 class _Worker:
@@ -132,7 +133,7 @@ class _Worker:
         # The worker starts with Ctrl+C ignored (the setting survives exec): a Ctrl+C while it is still
         # importing would otherwise print a traceback. This process stops it instead; once it serves,
         # uvicorn's own handler takes Ctrl+C.
-        with _sigint_ignored():
+        with _handling(signal.SIGINT, signal.SIG_IGN):
             self.process.start()
         theirs.close()
         self.control = ours
@@ -199,7 +200,15 @@ def supervise(listener: socket.socket, count: int, model: str | None, cors_origi
     `announce(model_name)` runs once every worker is ready. Raises WorkerStartError if one cannot start.
     """
     origins = list(cors_origins)
-    workers, name = _start(count, model, origins)
+    # SIGTERM (a service manager, `kill`) stops us the way Ctrl+C does, from here on.
+    with _handling(signal.SIGTERM, signal.default_int_handler):
+        workers, name = _start(count, model, origins)
+        _hand_out(listener, workers, name, model, origins, announce)
+
+
+def _hand_out(listener: socket.socket, workers: list[_Worker], name: str, model: str | None, origins: list[str],
+              announce: Callable[[str], Any]) -> None:
+    """Accept connections and hand them to the workers in turn, replacing dead ones, until interrupted."""
     listener.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, ("accept", None))
@@ -217,14 +226,14 @@ def supervise(listener: socket.socket, count: int, model: str | None, cors_origi
         selector.register(fresh.control, selectors.EVENT_READ, ("status", fresh))
         selector.register(fresh.process.sentinel, selectors.EVENT_READ, ("died", fresh))
 
-    # SIGTERM (a service manager, `kill`) stops us the way Ctrl+C does.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     turn = 0
     try:
         announce(name)
         while True:
             for key, _ in selector.select():
                 event, worker = key.data
+                if worker is not None and worker not in workers:
+                    continue  # an event of a worker replaced earlier in this same batch
                 if event == "accept":
                     try:
                         conn, _ = listener.accept()
@@ -247,7 +256,6 @@ def supervise(listener: socket.socket, count: int, model: str | None, cors_origi
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM: stop, as uvicorn does
     finally:
-        signal.signal(signal.SIGTERM, previous)
         selector.close()
         for worker in workers:  # all at once, then wait for each
             with contextlib.suppress(OSError):
