@@ -91,11 +91,13 @@ class Shortcut:
             more = message.get("more_body", False)
             if size > self.max_bytes:  # more than it declared: the route refuses it
                 return await self.app(scope, _replay(chunks, None, receive, more), send)
-        try:
-            if not size:
-                raise ValueError("empty body")
-            response = work.json_bytes(job(self.registry, b"".join(chunks), *options))
-        except Exception:  # a bad image, an unknown model: the route answers it, the same way as always
+        response = None
+        if size:  # an empty body is the route's to refuse
+            try:
+                response = work.json_bytes(job(self.registry, b"".join(chunks), *options))
+            except Exception:  # a bad image, an unknown model: the route answers it, as it always has
+                response = None
+        if response is None:
             return await self.app(scope, _replay(chunks, None, receive, False), send)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-length", str(len(response)).encode()), (b"content-type", b"application/json")]})
