@@ -9,35 +9,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import subprocess
-import sys
 import time
 import tkinter as tk
 from pathlib import Path
 
+from displays import DisplayError, start_xvfb  # sibling script: its folder is first on sys.path
 from PIL import ImageGrab
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    """Start Xvfb on a free display (it picks one and tells us through -displayfd)."""
-    if shutil.which("Xvfb") is None:
-        sys.exit("Xvfb not found: apt-get install xvfb")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        sys.exit("Xvfb did not start")
-    return proc, f":{number}"
 
 
 def seven() -> list[list[tuple[float, float]]]:
@@ -83,7 +62,10 @@ def main() -> int:
     parser.add_argument("--number", action="store_true", help="number mode, write '42'")
     args = parser.parse_args()
 
-    xvfb, display = start_xvfb()
+    try:
+        xvfb, display = start_xvfb()
+    except DisplayError as exc:
+        raise SystemExit(str(exc)) from None
     os.environ["DISPLAY"] = display
     try:
         from inkdigit.gui import InkDigitApp

@@ -10,24 +10,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from displays import CHROMIUM_ARGS, DisplayError, chromium  # sibling script: its folder is first on sys.path
 from playwright.sync_api import Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 Stroke = list[tuple[float, float]]
 
 # Control points in page units [0,1]; drawn through a Catmull-Rom spline like a hand would.
@@ -124,9 +116,10 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img", help="folder for the PNGs")
     args = parser.parse_args()
-    exe = shutil.which("chromium")
-    if exe is None:
-        raise SystemExit("chromium not found: apt-get install chromium")
+    try:
+        exe = chromium()
+    except DisplayError as exc:
+        raise SystemExit(str(exc)) from None
     args.out.mkdir(parents=True, exist_ok=True)
     proc, url = start_server()
     try:

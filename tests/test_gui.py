@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import select
-import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import tkinter as tk
 from collections.abc import Iterator
 from pathlib import Path
 
+import displays  # scripts/displays.py: Xvfb, shared with the screenshot script
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageGrab
@@ -58,43 +57,20 @@ SHAPES = {"1": one, "7": seven, "0": zero}
 
 
 # ---------------------------------------------------------------- fixtures
-def _require(tool: str, package: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(
-            f"{tool} not found: install the Debian package '{package}' (make test does)", pytrace=False
-        )
-    return path
+def _require(name: str, package: str) -> str:
+    try:
+        return displays.tool(name, package)
+    except displays.DisplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def xdisplay() -> Iterator[str]:
-    """A private Xvfb for the session; Xvfb picks a free display number and reports it via -displayfd."""
-    xvfb = _require("Xvfb", "xvfb")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    # Xvfb writes the number and the newline separately; closing the pipe early would kill it.
-    got = b""
-    deadline = time.monotonic() + 15
-    while not got.endswith(b"\n") and time.monotonic() < deadline:
-        if not select.select([read_fd], [], [], 0.2)[0]:
-            continue
-        chunk = os.read(read_fd, 32)
-        if not chunk:
-            break
-        got += chunk
-    os.close(read_fd)
-    number = got.decode().strip() if got.endswith(b"\n") else ""
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not start within 15 s", pytrace=False)
-    display = f":{number}"
+    """A private Xvfb for the session (it picks a free display number)."""
+    try:
+        proc, display = displays.start_xvfb()
+    except displays.DisplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = display
     yield display

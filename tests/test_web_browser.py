@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import base64
 import math
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import displays  # scripts/displays.py: Chromium, shared with the screenshot script
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 Stroke = list[tuple[float, float]]
 
@@ -98,15 +90,12 @@ def placed(strokes: list[Stroke], cx: float, scale: float) -> list[Stroke]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the module; a missing chromium is a failure with the fix in the message."""
-    exe = shutil.which("chromium")
-    if exe is None:
-        pytest.fail(
-            "chromium not found on PATH: the web page tests need Debian's chromium "
-            "(apt-get install chromium chromium-driver; `make test` does this as root)",
-            pytrace=False,
-        )
+    try:
+        exe = displays.chromium()
+    except displays.DisplayError as exc:
+        pytest.fail(f"the web page tests need it: {exc}", pytrace=False)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=exe, args=displays.CHROMIUM_ARGS)
         yield b
         b.close()
 
