@@ -18,12 +18,10 @@ import io
 import json
 import math
 import os
-import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from inkdigit.data import load, split_train_val
 from inkdigit.data.idx import write_atomic
 from inkdigit.models import MODELS, build_model, count_parameters
 from inkdigit.provenance import provenance
+from inkdigit.signals import sigterm_as_interrupt
 
 
 class TrainError(RuntimeError):
@@ -201,22 +200,6 @@ def write_history(path: Path, history: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(history)
     write_atomic(path, buf.getvalue().encode())
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM (a kill) into KeyboardInterrupt so both leave the last checkpoint intact and say so."""
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread: nothing to install
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def log_line(epoch: int, epochs: int, row: dict) -> str:

@@ -18,10 +18,12 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from multiprocessing import resource_tracker
 from typing import Any
 
 from inkdigit.inference import usable_cores
+from inkdigit.signals import sigterm_as_interrupt
 
 START_SECONDS = 120  # longest a worker may take to load its models and say it is ready
 STOP_SECONDS = 5  # longest a worker may take to finish its requests after being told to stop
@@ -41,14 +43,10 @@ def default_processes() -> int:
 
 def _worker_main(control: socket.socket, model: str | None, cors_origins: list[str]) -> None:
     """A worker process: build the app (loading the models), say "ready <model>" (or "error <why>"), then
-    serve every connection whose descriptor arrives on `control` until told to stop or `control` closes."""
-    # Ctrl+C reaches every process of the group. Once serving, uvicorn finishes its requests and then raises
-    # the signal again, which ends this process quietly here.
-    with contextlib.suppress(KeyboardInterrupt):
-        _serve_handed(control, model, cors_origins)
+    serve every connection whose descriptor arrives on `control` until told to stop or `control` closes.
 
-
-def _serve_handed(control: socket.socket, model: str | None, cors_origins: list[str]) -> None:
+    It starts with Ctrl+C blocked (see _Worker): the serving process stops it.
+    """
     import uvicorn
 
     from inkdigit.server.app import create_app, uvicorn_config
@@ -108,20 +106,6 @@ def _serve_handed(control: socket.socket, model: str | None, cors_origins: list[
         loop.close()
 
 
-@contextlib.contextmanager
-def _handling(signum: int, handler: Any) -> Iterator[None]:
-    """Set a signal's handler for the block (left alone outside the main thread, where it cannot be set)."""
-    try:
-        previous = signal.signal(signum, handler)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signum, previous)
-
-
 class _Worker:
     """One worker process and this process's end of its control socket."""
 
@@ -130,11 +114,17 @@ class _Worker:
         # spawn, not fork: a fresh interpreter shares no threads or ONNX Runtime state with this process.
         self.process = multiprocessing.get_context("spawn").Process(
             target=_worker_main, args=(theirs, model, cors_origins), daemon=True, name="inkdigit-worker")
-        # The worker starts with Ctrl+C ignored (the setting survives exec): a Ctrl+C while it is still
-        # importing would otherwise print a traceback. This process stops it instead; once it serves,
-        # uvicorn's own handler takes Ctrl+C.
-        with _handling(signal.SIGINT, signal.SIG_IGN):
+        # The worker starts with Ctrl+C blocked (the signal mask survives fork and exec), so a Ctrl+C while
+        # it imports cannot print a traceback there; this process stops it instead (control socket closed,
+        # SIGTERM). Blocked, not ignored, here: a Ctrl+C that comes meanwhile waits, it is not lost.
+        # multiprocessing starts its resource tracker on the first start() and unblocks SIGINT after it:
+        # start it first, so that nothing undoes the block below.
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
             self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()
         self.control = ours
         self.ready = False
@@ -201,7 +191,7 @@ def supervise(listener: socket.socket, count: int, model: str | None, cors_origi
     """
     origins = list(cors_origins)
     # SIGTERM (a service manager, `kill`) stops us the way Ctrl+C does, from here on.
-    with _handling(signal.SIGTERM, signal.default_int_handler):
+    with sigterm_as_interrupt():
         workers, name = _start(count, model, origins)
         _hand_out(listener, workers, name, model, origins, announce)
 

@@ -1,0 +1,28 @@
+"""Signal handlers set for a block of code: training and `serve` both stop on SIGTERM as on Ctrl+C."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def handling(signum: int, handler: Any) -> Iterator[None]:
+    """Set a signal's handler for the block, then restore the previous one. Outside the main thread, where
+    Python cannot set handlers, the block runs with the handlers as they are."""
+    try:
+        previous = signal.signal(signum, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def sigterm_as_interrupt() -> Any:
+    """A block in which SIGTERM (a kill, a service manager) raises KeyboardInterrupt, as Ctrl+C does."""
+    return handling(signal.SIGTERM, signal.default_int_handler)
