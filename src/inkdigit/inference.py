@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import preprocess
+from inkdigit.preprocess import PNG_SIGNATURE, preprocess
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "models" / "onnx"
 # The first bundled model in this list is the default for predict, the API and both GUIs.
@@ -115,7 +115,7 @@ def grey_png(pixels: np.ndarray) -> bytes:
     h, w = pixels.shape
     rows = np.zeros((h, w + 1), np.uint8)  # each row starts with its filter type: 0, none
     rows[:, 1:] = pixels
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
             + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _png_chunk(b"IEND", b""))
 
 

@@ -161,7 +161,7 @@ def _identify(data: bytes) -> Image.Image:
     raise ImageError("not an image (cannot identify the format)")
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # colour type -> mode, at 8 bits per sample
 # Chunks that change nothing in the pixels Pillow would return (no transparency, palette or orientation).
 _PNG_INERT = {b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD"}
@@ -174,7 +174,7 @@ def _plain_png(data: bytes, max_side: int) -> Image.Image | None:
     Pillow's PNG plugin reads chunks in Python: for the small PNGs of a canvas or a folder of digits that
     costs 3-4x the decoding itself, and every path (CLI, API) reads such files.
     """
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         return None
     pos, idat, header = 8, [], None
     try:

@@ -298,11 +298,13 @@ def serve(
         raise ServeError("--workers above 1 needs Unix sockets, which this system lacks; use --workers 1")
     processes = supervise.default_processes() if workers is None else workers
     origins = list(cors_origins or [])
-    # A bad --model fails here, before the port is taken: loaded when this process serves, else resolved
-    # (a file that exists but is no model makes the workers fail, which supervise reports as one line).
-    app = create_app(model, origins) if processes <= 1 else None
-    if app is None:
+    # A bad --model fails here, before the port is taken. With worker processes only its name is resolved
+    # here (a file that is no model makes the workers fail, which supervise reports as one line).
+    app = None
+    if processes > 1:
         inference.resolve_model(model)
+    else:
+        app = create_app(model, origins)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     if not is_loopback(host):

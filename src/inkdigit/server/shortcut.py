@@ -10,19 +10,14 @@ limit stays defined in one place: the routes and their handlers in app.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inkdigit.server import work
 from inkdigit.server.bodies import is_image_type, media_type
 from inkdigit.server.registry import ModelRegistry
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JOBS = {"/api/predict": work.predict, "/api/predict/number": work.predict_number}
 # Only spellings whose meaning is beyond doubt; the route's own parsing handles every other one.
