@@ -7,7 +7,7 @@ INKDIGIT := $(VENV)/bin/inkdigit
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
-SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool
+SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool gcc libc6-dev
 PYTEST_ARGS ?=
 
 .PHONY: demo test venv sysdeps data models lint bench clean help
@@ -26,16 +26,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Browser and desktop-GUI tests need Debian's Chromium, Xvfb and xdotool. As root they are installed here;
-# otherwise the tests that need them fail with a message naming the missing program.
+# Browser and desktop-GUI tests need Debian's Chromium, Xvfb and xdotool, and the paper net's fused training
+# step needs a C compiler. As root they are installed here; otherwise the tests that need them fail with a
+# message naming the missing program.
 sysdeps:
-	@missing=0; for c in chromium Xvfb xdotool; do command -v $$c >/dev/null || missing=1; done; \
+	@missing=0; for c in chromium Xvfb xdotool cc; do command -v $$c >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages: $(SYSTEM_PACKAGES)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      $(SYSTEM_PACKAGES) >/dev/null; \
-	  else echo "note: run as root (or install $(SYSTEM_PACKAGES)) for the browser and GUI tests"; fi; \
+	  else echo "note: run as root (or install $(SYSTEM_PACKAGES)) for the browser, GUI and fused-step tests"; fi; \
 	fi
 
 data: venv

@@ -30,6 +30,14 @@ def test_paper_model_one_epoch_reaches_97_5(paper_run):
     assert metrics["test_accuracy"] >= 0.975
 
 
+def test_paper_recipe_trains_to_the_papers_accuracy_with_the_fused_step(tmp_path):
+    # The whole recipe (5 epochs, batch 32, Adam 1e-3) as `inkdigit train --model paper` runs it on a CPU.
+    metrics = train(TrainConfig(model="paper", seed=0), tmp_path / "paper", progress=False, log=lambda m: None)
+    assert json.loads((tmp_path / "paper" / "config.json").read_text())["engine"] == "fused"
+    assert len(metrics["epochs"]) == 5 and metrics["test_size"] == 10000
+    assert metrics["test_accuracy"] >= 0.987  # the paper reports 98.9%
+
+
 def test_evaluate_writes_readable_plots_and_report(paper_run, tmp_path):
     from inkdigit.evaluate import evaluate_run
 
@@ -64,6 +72,7 @@ def test_export_onnx_matches_torch_and_carries_metadata(paper_run, tmp_path):
     assert meta["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert meta["parity_max_abs_diff"] <= 1e-4  # torch vs ONNX Runtime on 1,000 test images
     assert meta["preprocess_version"] and meta["inkdigit_version"] and meta["training"][0]["settings"]["epochs"] == 1
+    assert meta["training"][0]["engine"] == "fused" and meta["training"][0]["provenance"]["inkdigit_version"]
     p = Predictor.load(out)
     assert p.name == "paper" and p.predict_arrays(np.zeros((5, 28, 28), np.float32)).shape == (5, 10)
 
@@ -93,6 +102,7 @@ def test_bundled_default_model_accuracy_and_metadata(mnist_test):
     assert p.metadata["test_accuracy"] == pytest.approx(acc, abs=1e-4)
     assert p.metadata["input"]["shape"] == ["batch", 1, 28, 28]
     assert p.metadata["training"][0]["settings"]["epochs"] == 5  # the paper's recipe
+    assert p.metadata["training"][0]["engine"] == "fused"  # what `make models` runs on a CPU
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
 
 

@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment, clean_epochs=args.clean_epochs, ema=args.ema,
         seed=args.seed, val_size=args.val_size, threads=args.threads,
-        device=args.device, dry_run=args.dry_run,
+        device=args.device, engine=args.engine, dry_run=args.dry_run,
         target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,
     )
     out = args.out or os.path.join("runs", f"{args.model}-seed{args.seed}" + ("-dry" if args.dry_run else ""))
@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    t.add_argument("--engine", choices=["auto", "torch", "fused"], default="auto",
+                   help="training step: fused = the paper net's C kernel (paper recipe, CPU), torch = eager "
+                        "PyTorch, auto = fused where it applies (default: %(default)s)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<model>-seed<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--dry-run", action="store_true", help="train a few batches on a small slice (smoke test)")

@@ -197,7 +197,8 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
         "test_accuracy": None,
         "member_test_accuracy": accs,
         "parameters": sum(p.numel() for p in module.parameters()),
-        "training": [{"run": str(r), "settings": c["settings"], "train_seconds": m.get("train_seconds")}
+        "training": [{"run": str(r), "settings": c["settings"], "engine": c.get("engine", "torch"),
+                      "provenance": c.get("provenance"), "train_seconds": m.get("train_seconds")}
                      for r, (_, c, m) in zip(run_dirs, loaded)],
         "calibration": calibration,
         "inkdigit_version": __version__,

@@ -61,6 +61,7 @@ class TrainConfig:
     val_size: int = 5000
     threads: int | None = None
     device: str = "auto"
+    engine: str = "auto"  # torch | fused (paper_kernel.c, the paper recipe on a CPU) | auto: fused where it can
     dry_run: bool = False
     target_accuracy: float | None = None  # the run checks itself against this (test accuracy, 0..1)
     extra: dict = field(default_factory=dict)
@@ -95,6 +96,7 @@ class TrainConfig:
             (self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"unknown device {self.device!r}"),
+            (self.engine in ("auto", "torch", "fused"), f"unknown engine {self.engine!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -230,7 +232,28 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
 def saved_settings(run_dir: str | os.PathLike) -> dict:
     """The settings in a run dir's config.json, with any setting added since filled in as that run had it."""
     settings = json.loads((Path(run_dir) / "config.json").read_text())["settings"]
-    return {"clean_epochs": 0, **settings}  # runs made before --clean-epochs augmented every epoch
+    # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch.
+    return {"clean_epochs": 0, "engine": "torch", **settings}
+
+
+def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], None]) -> str:
+    """'fused' (the paper net's C step) or 'torch' for a resolved cfg; TrainError if 'fused' cannot be had."""
+    if cfg.engine == "torch":
+        return "torch"
+    from inkdigit import paper_kernel
+
+    why = paper_kernel.unsupported(cfg, device)
+    if why is None:
+        try:
+            paper_kernel.library()
+            return "fused"
+        except paper_kernel.KernelError as e:
+            why = str(e)
+            if cfg.engine == "auto":  # the recipe could have used it: say why it does not
+                log(f"note: the fused paper step is unavailable ({why}); training with torch")
+    if cfg.engine == "fused":
+        raise TrainError(f"--engine fused: {why}")
+    return "torch"
 
 
 @functools.lru_cache(maxsize=1)
@@ -261,6 +284,8 @@ def train(
         saved = saved_settings(out)
         if cfg.epochs is not None and cfg.epochs != saved["epochs"]:
             saved["epochs"] = cfg.epochs  # resuming may extend a run; all other settings stay as saved
+        # ...and so does the step it trained with ('auto' could pick another one on this machine)
+        saved["engine"] = json.loads((out / "config.json").read_text()).get("engine", saved["engine"])
         cfg = TrainConfig(**saved)
     elif (out / "model.pt").exists() or ckpt_path.exists():
         raise TrainError(f"{out} already holds a run: use --resume to continue it, or another --out")
@@ -285,8 +310,9 @@ def train(
     x_tr, y_tr = to_tensor(images[tr_idx], device), torch.from_numpy(labels[tr_idx]).to(device)
     x_va, y_va = to_tensor(images[va_idx], device), torch.from_numpy(labels[va_idx]).to(device)
 
+    engine = choose_engine(cfg, device, log)
     model = build_model(cfg.model).to(device)
-    if device.type == "cpu":
+    if device.type == "cpu" and engine == "torch":
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(x_tr) / cfg.batch_size)
@@ -311,13 +337,23 @@ def train(
         log(f"resuming {out} after epoch {start_epoch}/{cfg.epochs}")
     else:
         out.mkdir(parents=True, exist_ok=True)
+    fused = None
+    if engine == "fused":
+        from inkdigit.paper_kernel import KernelError, PaperStep
+
+        try:
+            fused = PaperStep(model, opt, x_tr, y_tr, seed=cfg.seed, batch_size=cfg.batch_size,
+                              threads=torch.get_num_threads())
+        except KernelError as e:  # e.g. a checkpoint whose optimiser state is not the kernel's layout
+            raise TrainError(f"--engine fused: {e}") from None
     meta = {"settings": dataclasses.asdict(cfg), "provenance": provenance(), "device": str(device),
+            "engine": engine,
             "threads": torch.get_num_threads(), "parameters": count_parameters(model),
             "train_size": len(x_tr), "val_size": len(x_va)}
     write_json(out / "config.json", meta)
     log(f"{cfg.model}: {meta['parameters']:,} parameters | {len(x_tr):,} train / {len(x_va):,} val | "
         f"{cfg.epochs} epochs × batch {cfg.batch_size} | {cfg.optimizer} lr {cfg.lr:g} | {device} "
-        f"{torch.get_num_threads()} threads")
+        f"{torch.get_num_threads()} threads | {engine} step")
 
     from tqdm import tqdm
 
@@ -333,33 +369,42 @@ def train(
                 t0 = time.perf_counter()
                 perm = torch.randperm(len(x_tr), generator=gen).to(device)
                 seen, loss_sum, correct = 0, torch.zeros((), device=device), torch.zeros((), device=device)
+                if fused is not None:
+                    fused.sums[:] = 0.0  # the kernel adds each batch's summed loss and number right here
                 bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                            disable=not progress, unit="batch", mininterval=0.5, file=sys.stderr)
                 for step in bar:
                     idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                    xb, yb = x_tr[idx], y_tr[idx]
-                    if augment_now is not None:
-                        xb = augment_now(xb, gen)
-                    logits = model(xb)
-                    loss = loss_fn(logits, yb)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if sched is not None:
-                        sched.step()
-                    if ema is not None:
-                        ema.update(model, epoch * steps_per_epoch + step)
-                    # Accumulate on-device: a .item() per step would force a sync every batch.
-                    with torch.no_grad():
-                        loss_sum += loss.detach() * len(yb)
-                        correct += (logits.argmax(1) == yb).sum()
-                    seen += len(yb)
+                    if fused is not None:
+                        fused(idx)  # forward, backward and Adam in one call
+                    else:
+                        xb, yb = x_tr[idx], y_tr[idx]
+                        if augment_now is not None:
+                            xb = augment_now(xb, gen)
+                        logits = model(xb)
+                        loss = loss_fn(logits, yb)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        if sched is not None:
+                            sched.step()
+                        if ema is not None:
+                            ema.update(model, epoch * steps_per_epoch + step)
+                        # Accumulate on-device: a .item() per step would force a sync every batch.
+                        with torch.no_grad():
+                            loss_sum += loss.detach() * len(yb)
+                            correct += (logits.argmax(1) == yb).sum()
+                    seen += len(idx)
                     if progress and step % 50 == 0:
                         el = time.perf_counter() - t0
-                        bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}",
+                        sums = fused.sums if fused is not None else (loss_sum.item(), correct.item())
+                        bar.set_postfix(loss=f"{sums[0] / seen:.4f}", acc=f"{sums[1] / seen:.4f}",
                                         img_s=f"{seen / max(el, 1e-9):.0f}", refresh=False)
                 bar.close()
                 secs = time.perf_counter() - t0
+                if fused is not None:
+                    fused.sync()
+                    loss_sum, correct = torch.tensor(fused.sums[0]), torch.tensor(fused.sums[1])
                 eval_model = ema.model if ema is not None else model
                 # --val-size 0 has no validation images: null in metrics.json (strict JSON), empty in the CSV.
                 val = [round(v, 6) for v in evaluate_split(eval_model, x_va, y_va)] if len(x_va) else [None, None]

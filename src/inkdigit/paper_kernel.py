@@ -1,0 +1,211 @@
+"""The paper net's fused CPU training step (`paper_kernel.c`): built with the system C compiler on first use.
+
+`train` uses it for the paper's recipe on the CPU (`--engine auto|fused`): the same maths as the eager
+torch step (tests/test_paper_kernel.py compares them), ~10x faster at batch 32. The shared library is
+cached per source, compiler and CPU in `$XDG_CACHE_HOME/inkdigit/kernels` (else ~/.cache); it is written
+to a temp file and renamed, so a killed build never leaves a broken one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+SOURCE = Path(__file__).with_name("paper_kernel.c")
+# -fno-math-errno lets sqrtf vectorise; no -ffast-math: IEEE arithmetic, as torch's.
+FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=fast", "-shared", "-fPIC", "-std=gnu11"]
+# AVX2/FMA where the CPU has them, OpenMP threads where the compiler has it; each dropped if refused.
+OPTIONAL_FLAGS = [["-march=native", "-fopenmp"], ["-fopenmp"], []]
+PARAMS = 8  # W1 b1 W2 b2 W3 b3 W4 b4
+
+
+class KernelError(RuntimeError):
+    """The fused kernel cannot be built or used here; one line saying why."""
+
+
+class _Ctx(ctypes.Structure):
+    # Mirrors `Ctx` in paper_kernel.c.
+    _fields_ = [
+        ("x", ctypes.c_void_p), ("y", ctypes.c_void_p),
+        ("param", ctypes.c_void_p * PARAMS), ("exp_avg", ctypes.c_void_p * PARAMS),
+        ("exp_avg_sq", ctypes.c_void_p * PARAMS),
+        ("work", ctypes.c_void_p), ("masks", ctypes.c_void_p), ("seed", ctypes.c_uint64),
+        ("lr", ctypes.c_float), ("beta1", ctypes.c_float), ("beta2", ctypes.c_float), ("eps", ctypes.c_float),
+        ("threads", ctypes.c_int),
+    ]
+
+
+def compiler() -> str:
+    """The C compiler to build with: $CC, else cc, gcc or clang on PATH; KernelError if none."""
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)  # type: ignore[return-value]
+    raise KernelError("no C compiler found (install gcc, or set CC)")
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU's model and feature flags."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags", "Features"))][:2]
+        return "\n".join(lines)
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "inkdigit" / "kernels"
+
+
+def _compile(cc: str, out: Path) -> None:
+    errors = ""
+    for extra in OPTIONAL_FLAGS:
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".build-", suffix=".so")
+        os.close(fd)
+        try:
+            done = subprocess.run([cc, *FLAGS, *extra, "-o", tmp, str(SOURCE), "-lm"], capture_output=True,
+                                  text=True, timeout=120)
+            if done.returncode == 0:
+                os.replace(tmp, out)
+                return
+            errors = done.stderr.strip().splitlines()[:1]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            errors = [str(e)]
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise KernelError(f"{cc} could not build {SOURCE.name}: {' '.join(errors)[:200] or 'unknown error'}")
+
+
+@functools.lru_cache(maxsize=1)
+def library() -> ctypes.CDLL:
+    """The built kernel, loaded (built first if this source/compiler/CPU has no cached build)."""
+    cc = compiler()
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise KernelError(f"cannot run the C compiler {cc}: {e}") from None
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, version, repr(FLAGS + OPTIONAL_FLAGS),
+                                    _cpu_id()]).encode()).hexdigest()[:16]
+    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"inkdigit-kernels-{os.getuid()}"):
+        path = folder / f"paper_kernel-{key}.so"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not path.is_file():
+                _compile(cc, path)
+            break
+        except OSError:  # a read-only cache: build in the temp dir instead
+            continue
+    else:
+        raise KernelError(f"no writable folder to build the kernel in (tried {cache_dir()})")
+    lib = ctypes.CDLL(str(path))
+    lib.paper_step.argtypes = [ctypes.POINTER(_Ctx), ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
+    lib.paper_step.restype = ctypes.c_int
+    lib.paper_work_floats.argtypes = [ctypes.c_int]
+    lib.paper_work_floats.restype = ctypes.c_long
+    lib.paper_grad_offset.restype = ctypes.c_long
+    return lib
+
+
+def unsupported(cfg, device: torch.device) -> str | None:
+    """Why a resolved TrainConfig cannot use the fused step on `device`, or None if it can."""
+    checks = [
+        (cfg.model == "paper", f"it runs the paper net only, not {cfg.model!r}"),
+        (device.type == "cpu", f"it runs on the CPU, not {device}"),
+        (cfg.optimizer == "adam" and not cfg.weight_decay, "it implements Adam without weight decay only"),
+        (cfg.schedule == "constant", "it implements a constant learning rate only"),
+        (not cfg.label_smoothing, "it has no label smoothing"),
+        (not cfg.augment and not cfg.ema, "it has no augmentation or EMA"),
+    ]
+    for ok, why in checks:
+        if not ok:
+            return why
+    return None
+
+
+class PaperStep:
+    """Trains a PaperNet in place with its torch Adam optimiser's own state, a batch per call.
+
+    `model` (contiguous parameters), `opt` (torch.optim.Adam over model.parameters()), `x` [N,1,28,28]
+    float32 and `y` [N] int64 on the CPU. After `sync()` the optimiser's state is exactly what a checkpoint
+    needs, so runs resume across engines.
+    """
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                 seed: int, batch_size: int, threads: int = 1, record_masks: bool = False) -> None:
+        lib = library()
+        self._step = lib.paper_step
+        params = list(model.parameters())
+        shapes = [tuple(p.shape) for p in params]
+        expected = [(8, 1, 5, 5), (8,), (16, 8, 3, 3), (16,), (256, 400), (256,), (10, 256), (10,)]
+        if shapes != expected:
+            raise KernelError(f"not the paper net's parameters: {shapes}")
+        group = opt.param_groups[0]
+        if len(opt.param_groups) != 1 or group["params"] != params or not isinstance(opt, torch.optim.Adam):
+            raise KernelError("the optimiser must be one torch Adam group over the model's parameters")
+        for p in params:
+            state = opt.state[p]
+            if not state:  # as torch's Adam initialises it on its first step (a float32 step for fused)
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        tensors = params + [opt.state[p]["exp_avg"] for p in params] + [opt.state[p]["exp_avg_sq"] for p in params]
+        if not all(t.is_contiguous() and t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors):
+            raise KernelError("parameters and Adam state must be contiguous float32 CPU tensors")
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28) or x.dtype != torch.float32:
+            raise KernelError(f"images must be float32 [N,1,28,28], not {x.dtype} {list(x.shape)}")
+        self.x = x.contiguous()
+        self.y = y.to(torch.int64).contiguous()
+        self.params, self.opt = params, opt
+        self.t = int(opt.state[params[0]]["step"].item())
+        self.work = np.zeros(lib.paper_work_floats(batch_size), dtype=np.float32)
+        self.masks = np.zeros((batch_size, 1808), dtype=np.uint8) if record_masks else None
+        beta1, beta2 = group["betas"]
+        self.ctx = _Ctx(
+            x=self.x.data_ptr(), y=self.y.data_ptr(),
+            param=(ctypes.c_void_p * PARAMS)(*[p.data_ptr() for p in params]),
+            exp_avg=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg"].data_ptr() for p in params]),
+            exp_avg_sq=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg_sq"].data_ptr() for p in params]),
+            work=self.work.ctypes.data, masks=self.masks.ctypes.data if record_masks else None,
+            seed=seed & (2**64 - 1), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"], threads=threads,
+        )
+        self.batch_size = batch_size
+        self.sums = np.zeros(2, dtype=np.float64)  # summed loss, number right, since the last reset
+        self._ctx_ref = ctypes.byref(self.ctx)
+        self._sums_ptr = self.sums.ctypes.data
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        """One Adam step on the images x[idx] (int64, contiguous, at most batch_size of them)."""
+        n = len(idx)
+        if not 1 <= n <= self.batch_size or idx.dtype != torch.int64 or not idx.is_contiguous():
+            raise ValueError(f"a batch must be 1..{self.batch_size} contiguous int64 indices")
+        self.t += 1
+        with torch.no_grad():  # the kernel writes the parameters behind autograd's back
+            if self._step(self._ctx_ref, idx.data_ptr(), n, self.t, self._sums_ptr) != 0:
+                raise KernelError("the fused step failed")
+
+    def gradients(self) -> list[np.ndarray]:
+        """The last step's gradients, per parameter in torch's layout (views into the work area)."""
+        out, off = [], int(library().paper_grad_offset())
+        for p in self.params:
+            out.append(self.work[off : off + p.numel()].reshape(p.shape))
+            off += p.numel()
+        return out
+
+    def sync(self) -> None:
+        """Write the step count into the optimiser's state (checkpoints and a later torch step read it)."""
+        for p in self.params:
+            self.opt.state[p]["step"].fill_(float(self.t))
