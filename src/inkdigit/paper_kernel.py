@@ -1,7 +1,7 @@
 """The paper net's fused CPU training step (`paper_kernel.c`): built with the system C compiler on first use.
 
 `train` uses it for the paper's recipe on the CPU (`--engine auto|fused`): the same maths as the eager
-torch step (tests/test_paper_kernel.py compares them), ~10x faster at batch 32. The shared library is
+torch step (tests/test_paper_kernel.py compares them), ~12x faster on 2 cores (docs/experiments.md). The library is
 cached per source, compiler and CPU in `$XDG_CACHE_HOME/inkdigit/kernels` (else ~/.cache); it is written
 to a temp file and renamed, so a killed build never leaves a broken one.
 """
