@@ -175,3 +175,14 @@ def test_resume_keeps_the_step_the_run_started_with(tiny_data, tmp_path):
     assert json.loads((tmp_path / "split" / "config.json").read_text())["engine"] == "torch"
     assert resumed["test_loss"] == whole["test_loss"] and resumed["epochs"][-1]["train_loss"] == \
         whole["epochs"][-1]["train_loss"]
+
+
+def test_a_library_that_will_not_load_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(paper_kernel, "_compile", lambda cc, out: out.write_bytes(b"not a shared library"))
+    paper_kernel.library.cache_clear()
+    try:
+        with pytest.raises(KernelError, match="cannot load the built kernel .*paper_kernel-"):
+            paper_kernel.library()
+    finally:
+        paper_kernel.library.cache_clear()

@@ -100,7 +100,8 @@ def library() -> ctypes.CDLL:
         raise KernelError(f"cannot run the C compiler {cc}: {e}") from None
     key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, version, repr(FLAGS + OPTIONAL_FLAGS),
                                     _cpu_id()]).encode()).hexdigest()[:16]
-    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"inkdigit-kernels-{os.getuid()}"):
+    user = os.getuid() if hasattr(os, "getuid") else "user"  # a temp folder per user: no one else's build
+    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"inkdigit-kernels-{user}"):
         path = folder / f"paper_kernel-{key}.so"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,10 @@ def library() -> ctypes.CDLL:
             continue
     else:
         raise KernelError(f"no writable folder to build the kernel in (tried {cache_dir()})")
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as e:  # e.g. a cache on a noexec mount
+        raise KernelError(f"cannot load the built kernel {path}: {e}") from None
     lib.paper_step.argtypes = [ctypes.POINTER(_Ctx), ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
     lib.paper_step.restype = ctypes.c_int
     lib.paper_work_floats.argtypes = [ctypes.c_int]
