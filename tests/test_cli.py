@@ -156,3 +156,36 @@ def test_predict_number_and_unsure_flag(digit_files, mnist_test, tmp_path):
 def test_predict_unknown_model():
     line = one_line_error(run("predict", "x.png", "--model", "no-such-model"))
     assert "no-such-model" in line and "paper" in line
+
+
+def test_a_ctrl_c_during_a_commands_imports_is_held_until_they_finish(monkeypatch, capsys):
+    import os
+    import signal
+
+    from inkdigit import cli
+
+    events: list[str] = []
+
+    def import_module(name: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C lands in the middle of importing torch/FastAPI/...
+        events.append(f"imported {name}")
+
+    monkeypatch.setattr(cli.importlib, "import_module", import_module)
+    monkeypatch.setattr(cli, "cmd_fetch", lambda args: events.append("ran fetch"))
+    assert cli.main(["fetch"]) == 130
+    assert events == ["imported inkdigit.data"]  # the import finished; the command never started
+    assert capsys.readouterr().err.strip() == "inkdigit: interrupted"
+
+
+def test_a_ctrl_c_that_a_library_wrapped_is_still_interrupted(monkeypatch, capsys):
+    from inkdigit import cli
+
+    def wrapped(args):  # what class creation does to a KeyboardInterrupt inside __set_name__
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("Error calling __set_name__") from e
+
+    monkeypatch.setattr(cli, "cmd_fetch", wrapped)
+    assert cli.main(["fetch"]) == 130
+    assert capsys.readouterr().err.strip() == "inkdigit: interrupted"

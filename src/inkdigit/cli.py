@@ -8,11 +8,13 @@ Heavy imports (torch, onnxruntime, FastAPI) happen inside each command so that `
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 import inkdigit
+from inkdigit.signals import held_interrupt
 
 PROG = "inkdigit"
 
@@ -47,6 +49,15 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 # --- fetch -------------------------------------------------------------------------------------------
+
+# The module each command imports first (torch, onnxruntime, FastAPI, tkinter behind them). main() imports it
+# with Ctrl+C held back, so a Ctrl+C that lands mid-import is "interrupted", not a library's odd error.
+HEAVY_IMPORTS = {
+    "fetch": "inkdigit.data", "train": "inkdigit.train", "evaluate": "inkdigit.evaluate",
+    "export": "inkdigit.export", "predict": "inkdigit.predict_cli", "serve": "inkdigit.server.app",
+    "gui": "inkdigit.gui",
+}
+
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from inkdigit.data import fetch, get_spec
@@ -257,10 +268,25 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _caused_by_interrupt(e: BaseException | None) -> bool:
+    """True when a Ctrl+C is somewhere in e's chain: Python wraps one that lands inside some calls (an import
+    defining a class calls __set_name__, which re-raises it as a RuntimeError)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `inkdigit` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # inside: a Ctrl+C this early is "interrupted" too
+        if args.command in HEAVY_IMPORTS:
+            with held_interrupt():
+                importlib.import_module(HEAVY_IMPORTS[args.command])
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -268,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `inkdigit predict dir | head` closing the pipe is not an error
         return 0
     except Exception as e:
+        if _caused_by_interrupt(e):
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
         if not isinstance(e, _known_errors()):
             raise
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)

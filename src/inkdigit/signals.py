@@ -1,4 +1,5 @@
-"""Signal handlers set for a block of code: training and `serve` both stop on SIGTERM as on Ctrl+C."""
+"""Signal handlers set for a block of code: training and `serve` both stop on SIGTERM as on Ctrl+C, and the
+CLI holds a Ctrl+C back while it imports libraries that break when one lands mid-import."""
 
 from __future__ import annotations
 
@@ -26,3 +27,16 @@ def handling(signum: int, handler: Any) -> Iterator[None]:
 def sigterm_as_interrupt() -> Any:
     """A block in which SIGTERM (a kill, a service manager) raises KeyboardInterrupt, as Ctrl+C does."""
     return handling(signal.SIGTERM, signal.default_int_handler)
+
+
+@contextmanager
+def held_interrupt() -> Iterator[None]:
+    """A block that a Ctrl+C does not interrupt: it is raised as KeyboardInterrupt when the block ends.
+
+    For imports of large libraries: pydantic turns a KeyboardInterrupt in its Rust code into a SchemaError,
+    class creation wraps it in a RuntimeError, and one that lands in importlib's lock cleanup can hang."""
+    caught: list[int] = []
+    with handling(signal.SIGINT, lambda signum, _frame: caught.append(signum)):
+        yield
+    if caught:
+        raise KeyboardInterrupt
