@@ -141,18 +141,21 @@ class EMA:
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        # (average, source) tensor pairs, found once: both models are only ever updated in place
+        ema_sd, sd = self.model.state_dict(), model.state_dict()
+        self._pairs = [(v, sd[k]) for k, v in ema_sd.items()]
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int | None = None) -> None:
+    def update(self, step: int | None = None) -> None:
+        """Move the average one step towards the model given at construction."""
         # Warm-up (as TF/timm): average over at most ~`step` updates, else the first epochs' EMA is mostly
         # the random init. `step` is the global step, so a resumed run averages exactly as an unbroken one.
         decay = self.decay if step is None else min(self.decay, (1 + step) / (10 + step))
-        ema_sd, sd = self.model.state_dict(), model.state_dict()
-        for k, v in ema_sd.items():
+        for v, src in self._pairs:
             if v.dtype.is_floating_point:
-                v.lerp_(sd[k], 1.0 - decay)
+                v.lerp_(src, 1.0 - decay)
             else:
-                v.copy_(sd[k])
+                v.copy_(src)
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -389,7 +392,7 @@ def train(
                         if sched is not None:
                             sched.step()
                         if ema is not None:
-                            ema.update(model, epoch * steps_per_epoch + step)
+                            ema.update(epoch * steps_per_epoch + step)
                         # Accumulate on-device: a .item() per step would force a sync every batch.
                         with torch.no_grad():
                             loss_sum += loss.detach() * len(yb)
