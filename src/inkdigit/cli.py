@@ -276,7 +276,7 @@ def _caused_by_interrupt(e: BaseException | None) -> bool:
         if isinstance(e, KeyboardInterrupt):
             return True
         seen.add(id(e))
-        e = e.__cause__ or e.__context__
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)  # `from None` ends the chain
     return False
 
 
@@ -294,10 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `inkdigit predict dir | head` closing the pipe is not an error
         return 0
     except Exception as e:
-        if _caused_by_interrupt(e):
-            print(f"{PROG}: interrupted", file=sys.stderr)
-            return 130
         if not isinstance(e, _known_errors()):
+            if _caused_by_interrupt(e):
+                print(f"{PROG}: interrupted", file=sys.stderr)
+                return 130
             raise
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         print(f"{PROG}: error: {msg}", file=sys.stderr)
