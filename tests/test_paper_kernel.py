@@ -114,9 +114,13 @@ def test_refuses_what_it_cannot_train():
         PaperStep(net, torch.optim.Adam(net.parameters()), x, y, seed=0, batch_size=32)
     with pytest.raises(KernelError, match="Adam"):
         PaperStep(fa, torch.optim.SGD(fa.parameters(), lr=0.1), x, y, seed=0, batch_size=32)
+    with pytest.raises(KernelError, match="labels"):
+        PaperStep(fa, oa, x, y + 5, seed=0, batch_size=32)
     step = PaperStep(fa, oa, x, y, seed=0, batch_size=32)
     with pytest.raises(ValueError, match="batch"):
         step(torch.arange(33))
+    with pytest.raises(ValueError, match="indices must be in 0..63"):
+        step(torch.tensor([0, 64]))
 
 
 def test_train_picks_the_fused_step_and_falls_back_to_torch(tiny_data, tmp_path, monkeypatch):

@@ -17,10 +17,14 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from inkdigit.train import TrainConfig
 
 SOURCE = Path(__file__).with_name("paper_kernel.c")
 # -fno-math-errno lets sqrtf vectorise; no -ffast-math: IEEE arithmetic, as torch's.
@@ -71,7 +75,7 @@ def cache_dir() -> Path:
 
 
 def _compile(cc: str, out: Path) -> None:
-    errors = ""
+    errors: list[str] = []
     for extra in OPTIONAL_FLAGS:
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".build-", suffix=".so")
         os.close(fd)
@@ -124,7 +128,7 @@ def library() -> ctypes.CDLL:
     return lib
 
 
-def unsupported(cfg, device: torch.device) -> str | None:
+def unsupported(cfg: TrainConfig, device: torch.device) -> str | None:
     """Why a resolved TrainConfig cannot use the fused step on `device`, or None if it can."""
     checks = [
         (cfg.model == "paper", f"it runs the paper net only, not {cfg.model!r}"),
@@ -144,8 +148,8 @@ class PaperStep:
     """Trains a PaperNet in place with its torch Adam optimiser's own state, a batch per call.
 
     `model` (contiguous parameters), `opt` (torch.optim.Adam over model.parameters()), `x` [N,1,28,28]
-    float32 and `y` [N] int64 on the CPU. After `sync()` the optimiser's state is exactly what a checkpoint
-    needs, so runs resume across engines.
+    float32 with labels `y` [N] in 0..9 on the CPU. After `sync()` the optimiser's state is what torch's
+    Adam would hold, so checkpoints are the same as the torch step's.
     """
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -171,6 +175,8 @@ class PaperStep:
             raise KernelError("parameters and Adam state must be contiguous float32 CPU tensors")
         if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28) or x.dtype != torch.float32:
             raise KernelError(f"images must be float32 [N,1,28,28], not {x.dtype} {list(x.shape)}")
+        if len(y) != len(x) or (len(y) and not 0 <= int(y.min()) <= int(y.max()) <= 9):
+            raise KernelError("labels must be one per image, in 0..9")
         self.x = x.contiguous()
         self.y = y.to(torch.int64).contiguous()
         self.params, self.opt = params, opt
@@ -196,6 +202,8 @@ class PaperStep:
         n = len(idx)
         if not 1 <= n <= self.batch_size or idx.dtype != torch.int64 or not idx.is_contiguous():
             raise ValueError(f"a batch must be 1..{self.batch_size} contiguous int64 indices")
+        if not 0 <= int(idx.min()) <= int(idx.max()) < len(self.x):  # the kernel reads x[idx] unchecked
+            raise ValueError(f"batch indices must be in 0..{len(self.x) - 1}")
         self.t += 1
         with torch.no_grad():  # the kernel writes the parameters behind autograd's back
             if self._step(self._ctx_ref, idx.data_ptr(), n, self.t, self._sums_ptr) != 0:
