@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     t.add_argument("--engine", choices=["auto", "torch", "fused"], default="auto",
-                   help="training step: fused = the paper net's C kernel (paper recipe, CPU), torch = eager "
+                   help="training step: fused = the paper net's C kernel (Adam or AdamW, CPU), torch = eager "
                         "PyTorch, auto = fused where it applies (default: %(default)s)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<model>-seed<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

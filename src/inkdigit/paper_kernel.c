@@ -53,8 +53,12 @@ typedef struct {
     float *work;          /* paper_work_floats(batch) floats */
     uint8_t *masks;       /* NULL, or [batch][1152+400+256] keep flags in torch's NCHW order (for tests) */
     uint64_t seed;
-    float lr, beta1, beta2, eps;
+    float lr, beta1, beta2, eps; /* the optimiser's group, set before every step (schedules change them) */
+    float weight_decay;          /* Adam's L2 term added to the gradient, or AdamW's decoupled decay */
+    int decoupled;               /* 1: AdamW */
+    float label_smoothing;
     int threads;
+    const float *batch_x;        /* NULL: image i is x[idx[i]]; else image i is batch_x[i] (augmented) */
 } Ctx;
 
 #define MAX_THREADS 8
@@ -211,14 +215,18 @@ static void conv2_forward(const float *work, float *scratch, const float *b2, co
         }
 }
 
-/* Image i of the batch (training image `image`): the convolutions, pools and all three dropout masks. */
-static void forward_convs(const Ctx *c, const float *work, float *scratch, float *im, int64_t image, int i,
+static inline const float *pixels(const Ctx *c, const int64_t *idx, int i) {
+    return c->batch_x ? c->batch_x + (long)i * 784 : c->x + idx[i] * 784;
+}
+
+/* Image i of the batch: the convolutions, pools and all three dropout masks. */
+static void forward_convs(const Ctx *c, const float *work, float *scratch, float *im, const float *image, int i,
                           int64_t t) {
     uint8_t *mask = c->masks ? c->masks + (long)i * 1808 : NULL;
     uint64_t rng = c->seed;
     rng = splitmix(&rng) ^ (uint64_t)t;
     rng = splitmix(&rng) ^ (uint64_t)i;
-    pad_image(scratch + S_IMG, c->x + image * 784);
+    pad_image(scratch + S_IMG, image);
     conv1_forward(work, scratch, c->param[1]);
     pool_relu_drop(scratch + S_C1, 12, 12, 8, 0, im + D1, (uint8_t *)(im + GATE1), &rng, mask);
     conv2_forward(work, scratch, c->param[3], im + D1);
@@ -286,9 +294,14 @@ static void dense_block(const Ctx *c, float *per, int i0, int n, int batch, cons
         for (int k = 1; k < 10; k++)
             if (z[k] > mx) { mx = z[k]; best = k; }
         for (int k = 0; k < 10; k++) { e[k] = expf(z[k] - mx); sum += e[k]; }
-        z[10] = logf(sum) + mx - z[y]; /* -log softmax(z)[y] */
+        /* cross-entropy against (1-ls) one-hot + ls/10, as torch's label_smoothing; log p_k = z_k - mx - log sum */
+        const float ls = c->label_smoothing, lse = logf(sum) + mx;
+        float sum_logp = 0.0f;
+        for (int k = 0; k < 10; k++) sum_logp += z[k] - lse;
+        z[10] = (1.0f - ls) * (lse - z[y]) - ls / 10.0f * sum_logp;
         z[11] = best == y;
-        for (int k = 0; k < 10; k++) z[k] = (e[k] / sum - (k == y)) / (float)batch; /* d mean loss / dz */
+        for (int k = 0; k < 10; k++) /* d mean loss / dz */
+            z[k] = (e[k] / sum - ((1.0f - ls) * (k == y) + ls / 10.0f)) / (float)batch;
         for (int j = 0; j < 256; j += 8) {
             v8 acc = {0};
             for (int k = 0; k < 10; k++) acc += ld(P[6] + k * 256 + j) * z[k];
@@ -298,8 +311,7 @@ static void dense_block(const Ctx *c, float *per, int i0, int n, int batch, cons
 }
 
 /* Image i's share of the conv gradients, added to its chunk's partial sums. */
-static void backward_convs(const Ctx *c, const float *work, float *scratch, float *part, const float *im,
-                           int64_t image) {
+static void backward_convs(const float *work, float *scratch, float *part, const float *im, const float *image) {
     const uint8_t *g1 = (const uint8_t *)(im + GATE1), *g2 = (const uint8_t *)(im + GATE2);
     float *dd1 = scratch + S_DD1, *img = scratch + S_IMG;
     int32_t *list = (int32_t *)(scratch + S_LIST);
@@ -318,7 +330,7 @@ static void backward_convs(const Ctx *c, const float *work, float *scratch, floa
             st(dd1 + at, ld(dd1 + at) + ld(work + W2R + (o * 9 + t9) * 8) * g);
         }
     }
-    pad_image(img, c->x + image * 784);
+    pad_image(img, image);
     n = 0;
     for (int q = 0; q < 1152; q++) { list[n] = q; n += g1[q] != BLOCKED; }
     for (int r = 0; r < n; r++) {
@@ -333,27 +345,29 @@ static void backward_convs(const Ctx *c, const float *work, float *scratch, floa
     }
 }
 
-/* Adam on n elements, as torch's fused kernel: m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2;
- * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+/* Adam on n elements, as torch's fused kernel: g += wd p (Adam) or p *= 1 - lr wd (AdamW);
+ * m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
 __attribute__((noinline)) static void adam(const Ctx *c, float *w, float *m, float *v, const float *g, long n, int64_t t) {
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    const float l2 = c->decoupled ? 0.0f : c->weight_decay, shrink = c->decoupled ? 1.0f - c->lr * c->weight_decay : 1.0f;
     const float step_size = (float)(c->lr / (1.0 - pow(b1, (double)t)));
     const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
     const long whole = n - n % 8;
     for (long e = 0; e < whole; e += 8) {
-        const v8 gg = ld(g + e);
+        const v8 ww = ld(w + e) * shrink, gg = ld(g + e) + ww * l2;
         const v8 mm = ld(m + e) + (gg - ld(m + e)) * (1.0f - b1);
         const v8 vv = ld(v + e) * b2 + gg * gg * (1.0f - b2);
         v8 root;
         for (int l = 0; l < 8; l++) root[l] = sqrtf(vv[l]);
         st(m + e, mm);
         st(v + e, vv);
-        st(w + e, ld(w + e) - step_size * mm / (root / bc2_sqrt + eps));
+        st(w + e, ww - step_size * mm / (root / bc2_sqrt + eps));
     }
     for (long e = whole; e < n; e++) {
-        m[e] += (g[e] - m[e]) * (1.0f - b1);
-        v[e] = v[e] * b2 + g[e] * g[e] * (1.0f - b2);
-        w[e] -= step_size * m[e] / (sqrtf(v[e]) / bc2_sqrt + eps);
+        const float ww = w[e] * shrink, gg = g[e] + ww * l2;
+        m[e] += (gg - m[e]) * (1.0f - b1);
+        v[e] = v[e] * b2 + gg * gg * (1.0f - b2);
+        w[e] = ww - step_size * m[e] / (sqrtf(v[e]) / bc2_sqrt + eps);
     }
 }
 
@@ -377,7 +391,8 @@ int paper_step(const Ctx *c, const int64_t *idx, int batch, int64_t t, double *o
     {
         float *scratch = work + SCRATCH + (long)THREAD_ID * SCRATCH_SIZE;
 #pragma omp for schedule(static)
-        for (int i = 0; i < batch; i++) forward_convs(c, work, scratch, per + (long)i * PER_IMAGE, idx[i], i, t);
+        for (int i = 0; i < batch; i++)
+            forward_convs(c, work, scratch, per + (long)i * PER_IMAGE, pixels(c, idx, i), i, t);
 #pragma omp for schedule(static)
         for (int b = 0; b < blocks; b++) dense_block(c, per, 4 * b, batch - 4 * b < 4 ? batch - 4 * b : 4, batch, idx);
 
@@ -440,7 +455,7 @@ int paper_step(const Ctx *c, const int64_t *idx, int batch, int64_t t, double *o
             float *part = parts + (long)k * PART_SIZE;
             memset(part, 0, PART_SIZE * sizeof(float));
             for (int i = k * CHUNK; i < batch && i < (k + 1) * CHUNK; i++)
-                backward_convs(c, work, scratch, part, per + (long)i * PER_IMAGE, idx[i]);
+                backward_convs(work, scratch, part, per + (long)i * PER_IMAGE, pixels(c, idx, i));
         }
 #pragma omp single
         {

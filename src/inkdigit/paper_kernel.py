@@ -1,7 +1,8 @@
 """The paper net's fused CPU training step (`paper_kernel.c`): built with the system C compiler on first use.
 
-`train` uses it for the paper's recipe on the CPU (`--engine auto|fused`): the same maths as the eager
-torch step (tests/test_paper_kernel.py compares them), ~12x faster on 2 cores (docs/experiments.md). The library is
+`train` uses it for the paper net on the CPU with Adam or AdamW (`--engine auto|fused`; schedules,
+augmentation, EMA and label smoothing included). It does the same maths as the eager torch step
+(tests/test_paper_kernel.py compares them), ~12x faster on 2 cores (docs/experiments.md). The library is
 cached per source, compiler and CPU in `$XDG_CACHE_HOME/inkdigit/kernels` (else ~/.cache); it is written
 to a temp file and renamed, so a killed build never leaves a broken one.
 """
@@ -46,7 +47,8 @@ class _Ctx(ctypes.Structure):
         ("exp_avg_sq", ctypes.c_void_p * PARAMS),
         ("work", ctypes.c_void_p), ("masks", ctypes.c_void_p), ("seed", ctypes.c_uint64),
         ("lr", ctypes.c_float), ("beta1", ctypes.c_float), ("beta2", ctypes.c_float), ("eps", ctypes.c_float),
-        ("threads", ctypes.c_int),
+        ("weight_decay", ctypes.c_float), ("decoupled", ctypes.c_int), ("label_smoothing", ctypes.c_float),
+        ("threads", ctypes.c_int), ("batch_x", ctypes.c_void_p),
     ]
 
 
@@ -130,13 +132,11 @@ def library() -> ctypes.CDLL:
 
 def unsupported(cfg: TrainConfig, device: torch.device) -> str | None:
     """Why a resolved TrainConfig cannot use the fused step on `device`, or None if it can."""
+    # Schedules, augmentation and EMA run in torch around the step, so any of them goes with it.
     checks = [
         (cfg.model == "paper", f"it runs the paper net only, not {cfg.model!r}"),
         (device.type == "cpu", f"it runs on the CPU, not {device}"),
-        (cfg.optimizer == "adam" and not cfg.weight_decay, "it implements Adam without weight decay only"),
-        (cfg.schedule == "constant", "it implements a constant learning rate only"),
-        (not cfg.label_smoothing, "it has no label smoothing"),
-        (not cfg.augment and not cfg.ema, "it has no augmentation or EMA"),
+        (cfg.optimizer in ("adam", "adamw"), f"it implements Adam and AdamW, not {cfg.optimizer}"),
     ]
     for ok, why in checks:
         if not ok:
@@ -153,7 +153,8 @@ class PaperStep:
     """
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 seed: int, batch_size: int, threads: int = 1, record_masks: bool = False) -> None:
+                 seed: int, batch_size: int, threads: int = 1, label_smoothing: float = 0.0,
+                 record_masks: bool = False) -> None:
         lib = library()
         self._step = lib.paper_step
         params = list(model.parameters())
@@ -163,7 +164,9 @@ class PaperStep:
             raise KernelError(f"not the paper net's parameters: {shapes}")
         group = opt.param_groups[0]
         if len(opt.param_groups) != 1 or group["params"] != params or not isinstance(opt, torch.optim.Adam):
-            raise KernelError("the optimiser must be one torch Adam group over the model's parameters")
+            raise KernelError("the optimiser must be one torch Adam(W) group over the model's parameters")
+        if group.get("amsgrad") or group.get("maximize"):
+            raise KernelError("Adam's amsgrad and maximize variants are not implemented")
         for p in params:
             state = opt.state[p]
             if not state:  # as torch's Adam initialises it on its first step (a float32 step for fused)
@@ -183,31 +186,45 @@ class PaperStep:
         self.t = int(opt.state[params[0]]["step"].item())
         self.work = np.zeros(lib.paper_work_floats(batch_size), dtype=np.float32)
         self.masks = np.zeros((batch_size, 1808), dtype=np.uint8) if record_masks else None
-        beta1, beta2 = group["betas"]
         self.ctx = _Ctx(
             x=self.x.data_ptr(), y=self.y.data_ptr(),
             param=(ctypes.c_void_p * PARAMS)(*[p.data_ptr() for p in params]),
             exp_avg=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg"].data_ptr() for p in params]),
             exp_avg_sq=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg_sq"].data_ptr() for p in params]),
             work=self.work.ctypes.data, masks=self.masks.ctypes.data if record_masks else None,
-            seed=seed & (2**64 - 1), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"], threads=threads,
+            seed=seed & (2**64 - 1), eps=group["eps"], weight_decay=group["weight_decay"],
+            decoupled=int(group.get("decoupled_weight_decay", isinstance(opt, torch.optim.AdamW))),
+            label_smoothing=label_smoothing, threads=threads,
         )
+        self.group = group
         self.batch_size = batch_size
         self.sums = np.zeros(2, dtype=np.float64)  # summed loss, number right, since the last reset
         self._ctx_ref = ctypes.byref(self.ctx)
         self._sums_ptr = self.sums.ctypes.data
 
-    def __call__(self, idx: torch.Tensor) -> None:
-        """One Adam step on the images x[idx] (int64, contiguous, at most batch_size of them)."""
+    def __call__(self, idx: torch.Tensor, images: torch.Tensor | None = None) -> None:
+        """One Adam step on the images x[idx] (int64, contiguous, at most batch_size of them), or on `images`
+        [len(idx),1,28,28] (float32, contiguous: x[idx] augmented) with the labels y[idx]."""
         n = len(idx)
         if not 1 <= n <= self.batch_size or idx.dtype != torch.int64 or not idx.is_contiguous():
             raise ValueError(f"a batch must be 1..{self.batch_size} contiguous int64 indices")
         if not 0 <= int(idx.min()) <= int(idx.max()) < len(self.x):  # the kernel reads x[idx] unchecked
             raise ValueError(f"batch indices must be in 0..{len(self.x) - 1}")
+        if images is not None and (tuple(images.shape) != (n, 1, 28, 28) or images.dtype != torch.float32
+                                   or not images.is_contiguous()):
+            raise ValueError(f"images must be contiguous float32 [{n},1,28,28]")
+        ctx, group = self.ctx, self.group
+        ctx.lr, (ctx.beta1, ctx.beta2) = group["lr"], group["betas"]  # a schedule may have changed them
+        ctx.batch_x = None if images is None else images.data_ptr()
         self.t += 1
-        with torch.no_grad():  # the kernel writes the parameters behind autograd's back
-            if self._step(self._ctx_ref, idx.data_ptr(), n, self.t, self._sums_ptr) != 0:
-                raise KernelError("the fused step failed")
+        try:
+            with torch.no_grad():  # the kernel writes the parameters behind autograd's back
+                if self._step(self._ctx_ref, idx.data_ptr(), n, self.t, self._sums_ptr) != 0:
+                    raise KernelError("the fused step failed")
+        finally:
+            ctx.batch_x = None
+        # What torch's own step() records for LR schedulers, which otherwise warn that it never ran.
+        self.opt._opt_called = True  # type: ignore[attr-defined]
 
     def gradients(self) -> list[np.ndarray]:
         """The last step's gradients, per parameter in torch's layout (views into the work area)."""

@@ -61,7 +61,7 @@ class TrainConfig:
     val_size: int = 5000
     threads: int | None = None
     device: str = "auto"
-    engine: str = "auto"  # torch | fused (paper_kernel.c, the paper recipe on a CPU) | auto: fused where it can
+    engine: str = "auto"  # torch | fused (paper_kernel.c: the paper net, Adam(W), CPU) | auto: fused where it can
     dry_run: bool = False
     target_accuracy: float | None = None  # the run checks itself against this (test accuracy, 0..1)
     extra: dict = field(default_factory=dict)
@@ -346,7 +346,7 @@ def train(
 
         try:
             fused = PaperStep(model, opt, x_tr, y_tr, seed=cfg.seed, batch_size=cfg.batch_size,
-                              threads=torch.get_num_threads())
+                              threads=torch.get_num_threads(), label_smoothing=cfg.label_smoothing)
         except KernelError as e:  # e.g. a checkpoint whose optimiser state is not the kernel's layout
             raise TrainError(f"--engine fused: {e}") from None
     meta = {"settings": dataclasses.asdict(cfg), "provenance": provenance(), "device": str(device),
@@ -378,8 +378,8 @@ def train(
                            disable=not progress, unit="batch", mininterval=0.5, file=sys.stderr)
                 for step in bar:
                     idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                    if fused is not None:
-                        fused(idx)  # forward, backward and Adam in one call
+                    if fused is not None:  # forward, backward and Adam in one call
+                        fused(idx, None if augment_now is None else augment_now(x_tr[idx], gen).contiguous())
                     else:
                         xb, yb = x_tr[idx], y_tr[idx]
                         if augment_now is not None:
@@ -389,14 +389,14 @@ def train(
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
-                        if sched is not None:
-                            sched.step()
-                        if ema is not None:
-                            ema.update(epoch * steps_per_epoch + step)
                         # Accumulate on-device: a .item() per step would force a sync every batch.
                         with torch.no_grad():
                             loss_sum += loss.detach() * len(yb)
                             correct += (logits.argmax(1) == yb).sum()
+                    if sched is not None:
+                        sched.step()
+                    if ema is not None:
+                        ema.update(epoch * steps_per_epoch + step)
                     seen += len(idx)
                     if progress and step % 50 == 0:
                         el = time.perf_counter() - t0
