@@ -46,7 +46,8 @@ static inline void st(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 /* Everything a step reads or writes; paper_kernel.py fills it once per run. */
 typedef struct {
     const float *x;       /* all training images [N][28][28], in [0,1] */
-    const int64_t *y;     /* their labels [N] */
+    const int64_t *y;     /* their labels [N], 0..9 */
+    int64_t n;            /* N */
     float *param[8];      /* W1 b1 W2 b2 W3 b3 W4 b4 */
     float *exp_avg[8];    /* Adam's first moments, same layouts */
     float *exp_avg_sq[8]; /* Adam's second moments */
@@ -374,9 +375,12 @@ __attribute__((noinline)) static void adam(const Ctx *c, float *w, float *m, flo
 #define W3_PIECES 16 /* Adam on W3 (96% of the parameters) in pieces the threads share */
 
 /* One step on the images idx[0..batch-1]; t is the Adam step (1-based) and keys the dropout masks.
- * Adds the batch's summed loss and number right to out[0], out[1]. Returns 0, or -1 for a bad batch. */
+ * Adds the batch's summed loss and number right to out[0], out[1]. Returns 0, -1 for an empty batch, or -2
+ * for an index outside 0..N-1 (nothing is changed then). */
 int paper_step(const Ctx *c, const int64_t *idx, int batch, int64_t t, double *out) {
     if (batch < 1) return -1;
+    for (int i = 0; i < batch; i++)
+        if (idx[i] < 0 || idx[i] >= c->n) return -2;
     const int threads = c->threads < 1 ? 1 : c->threads > MAX_THREADS ? MAX_THREADS : c->threads;
     const int chunks = (batch + CHUNK - 1) / CHUNK, blocks = (batch + 3) / 4;
     float *work = c->work, *parts = work + parts_at(), *per = work + images_at(batch);

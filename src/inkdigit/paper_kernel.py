@@ -42,7 +42,7 @@ class KernelError(RuntimeError):
 class _Ctx(ctypes.Structure):
     # Mirrors `Ctx` in paper_kernel.c.
     _fields_ = [
-        ("x", ctypes.c_void_p), ("y", ctypes.c_void_p),
+        ("x", ctypes.c_void_p), ("y", ctypes.c_void_p), ("n", ctypes.c_int64),
         ("param", ctypes.c_void_p * PARAMS), ("exp_avg", ctypes.c_void_p * PARAMS),
         ("exp_avg_sq", ctypes.c_void_p * PARAMS),
         ("work", ctypes.c_void_p), ("masks", ctypes.c_void_p), ("seed", ctypes.c_uint64),
@@ -187,7 +187,7 @@ class PaperStep:
         self.work = np.zeros(lib.paper_work_floats(batch_size), dtype=np.float32)
         self.masks = np.zeros((batch_size, 1808), dtype=np.uint8) if record_masks else None
         self.ctx = _Ctx(
-            x=self.x.data_ptr(), y=self.y.data_ptr(),
+            x=self.x.data_ptr(), y=self.y.data_ptr(), n=len(self.x),
             param=(ctypes.c_void_p * PARAMS)(*[p.data_ptr() for p in params]),
             exp_avg=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg"].data_ptr() for p in params]),
             exp_avg_sq=(ctypes.c_void_p * PARAMS)(*[opt.state[p]["exp_avg_sq"].data_ptr() for p in params]),
@@ -208,21 +208,22 @@ class PaperStep:
         n = len(idx)
         if not 1 <= n <= self.batch_size or idx.dtype != torch.int64 or not idx.is_contiguous():
             raise ValueError(f"a batch must be 1..{self.batch_size} contiguous int64 indices")
-        if not 0 <= int(idx.min()) <= int(idx.max()) < len(self.x):  # the kernel reads x[idx] unchecked
-            raise ValueError(f"batch indices must be in 0..{len(self.x) - 1}")
         if images is not None and (tuple(images.shape) != (n, 1, 28, 28) or images.dtype != torch.float32
                                    or not images.is_contiguous()):
             raise ValueError(f"images must be contiguous float32 [{n},1,28,28]")
         ctx, group = self.ctx, self.group
         ctx.lr, (ctx.beta1, ctx.beta2) = group["lr"], group["betas"]  # a schedule may have changed them
         ctx.batch_x = None if images is None else images.data_ptr()
-        self.t += 1
         try:
             with torch.no_grad():  # the kernel writes the parameters behind autograd's back
-                if self._step(self._ctx_ref, idx.data_ptr(), n, self.t, self._sums_ptr) != 0:
-                    raise KernelError("the fused step failed")
+                status = self._step(self._ctx_ref, idx.data_ptr(), n, self.t + 1, self._sums_ptr)
         finally:
             ctx.batch_x = None
+        if status == -2:
+            raise ValueError(f"batch indices must be in 0..{len(self.x) - 1}")
+        if status != 0:
+            raise KernelError("the fused step failed")
+        self.t += 1
         # What torch's own step() records for LR schedulers, which otherwise warn that it never ran.
         self.opt._opt_called = True  # type: ignore[attr-defined]
 
