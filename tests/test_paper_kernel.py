@@ -15,6 +15,14 @@ from inkdigit.paper_kernel import KernelError, PaperStep
 from inkdigit.train import TrainConfig, TrainError, train
 
 
+@pytest.fixture
+def fresh_library():
+    """paper_kernel.library() looked up anew in the test (its environment patched), and again after it."""
+    paper_kernel.library.cache_clear()
+    yield paper_kernel.library
+    paper_kernel.library.cache_clear()
+
+
 def digits(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse strokes in [0,1], like MNIST's mostly-empty images, and random labels."""
     g = torch.Generator().manual_seed(seed)
@@ -141,7 +149,7 @@ def test_refuses_what_it_cannot_train():
         step(torch.tensor([0, 1]), x[:3])
 
 
-def test_train_picks_the_fused_step_and_falls_back_to_torch(tiny_data, tmp_path, monkeypatch):
+def test_train_picks_the_fused_step_and_falls_back_to_torch(tiny_data, tmp_path, monkeypatch, fresh_library):
     base = dict(model="paper", dataset="tiny", epochs=2, batch_size=32, val_size=100, threads=1)
     runs = {}
     for engine in ("auto", "torch"):
@@ -170,32 +178,25 @@ def test_train_picks_the_fused_step_and_falls_back_to_torch(tiny_data, tmp_path,
     # No C compiler: auto says so and trains with torch; asking for fused is a one-line error.
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    paper_kernel.library.cache_clear()
-    try:
-        notes: list[str] = []
-        train(TrainConfig(**base, engine="auto"), tmp_path / "fallback", data_dir=tiny_data, progress=False,
-              log=notes.append)
-        assert any("no C compiler found" in n and "training with torch" in n for n in notes)
-        assert json.loads((tmp_path / "fallback" / "config.json").read_text())["engine"] == "torch"
-        with pytest.raises(TrainError, match="--engine fused: no C compiler found"):
-            train(TrainConfig(**base, engine="fused"), tmp_path / "nocc", data_dir=tiny_data, progress=False,
-                  log=lambda _m: None)
-    finally:
-        paper_kernel.library.cache_clear()
+    fresh_library.cache_clear()  # the runs above built and loaded it
+    notes: list[str] = []
+    train(TrainConfig(**base, engine="auto"), tmp_path / "fallback", data_dir=tiny_data, progress=False,
+          log=notes.append)
+    assert any("no C compiler found" in n and "training with torch" in n for n in notes)
+    assert json.loads((tmp_path / "fallback" / "config.json").read_text())["engine"] == "torch"
+    with pytest.raises(TrainError, match="--engine fused: no C compiler found"):
+        train(TrainConfig(**base, engine="fused"), tmp_path / "nocc", data_dir=tiny_data, progress=False,
+              log=lambda _m: None)
 
 
-def test_a_broken_build_is_one_line_and_leaves_no_file(tmp_path, monkeypatch):
+def test_a_broken_build_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, fresh_library):
     cc = tmp_path / "cc"
     cc.write_text("#!/bin/sh\nfor a; do :; done; echo 'cc: fatal error: out of cheese' >&2; exit 1\n")
     cc.chmod(0o755)
     monkeypatch.setenv("CC", str(cc))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    paper_kernel.library.cache_clear()
-    try:
-        with pytest.raises(KernelError, match="could not build paper_kernel.c: cc: fatal error: out of cheese"):
-            paper_kernel.library()
-    finally:
-        paper_kernel.library.cache_clear()
+    with pytest.raises(KernelError, match="could not build paper_kernel.c: cc: fatal error: out of cheese"):
+        fresh_library()
     assert list((tmp_path / "cache" / "inkdigit" / "kernels").iterdir()) == []
 
 
@@ -210,12 +211,8 @@ def test_resume_keeps_the_step_the_run_started_with(tiny_data, tmp_path):
         whole["epochs"][-1]["train_loss"]
 
 
-def test_a_library_that_will_not_load_is_one_line(tmp_path, monkeypatch):
+def test_a_library_that_will_not_load_is_one_line(tmp_path, monkeypatch, fresh_library):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(paper_kernel, "_compile", lambda cc, out: out.write_bytes(b"not a shared library"))
-    paper_kernel.library.cache_clear()
-    try:
-        with pytest.raises(KernelError, match="cannot load the built kernel .*paper_kernel-"):
-            paper_kernel.library()
-    finally:
-        paper_kernel.library.cache_clear()
+    with pytest.raises(KernelError, match="cannot load the built kernel .*paper_kernel-"):
+        fresh_library()
