@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,11 @@ def test_a_ctrl_c_that_a_library_wrapped_is_still_interrupted(monkeypatch, capsy
     monkeypatch.setattr(cli, "cmd_fetch", wrapped)
     assert cli.main(["fetch"]) == 130
     assert capsys.readouterr().err.strip() == "inkdigit: interrupted"
+
+
+def test_gui_without_tk_is_one_line(tmp_path):
+    # A Python without Tk: `import tkinter` fails as it does there.
+    (tmp_path / "tkinter.py").write_text("raise ModuleNotFoundError(\"No module named '_tkinter'\", name='_tkinter')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    line = one_line_error(run("gui", env=env))
+    assert line == "inkdigit: error: the desktop app needs Tk for Python (Debian: apt install python3-tk)"

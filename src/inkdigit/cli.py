@@ -48,8 +48,6 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
                    help="dataset cache folder (default: $INKDIGIT_DATA, else ~/.cache/inkdigit)")
 
 
-# --- fetch -------------------------------------------------------------------------------------------
-
 # The module each command imports first (torch, onnxruntime, FastAPI, tkinter behind them). main() imports it
 # with Ctrl+C held back, so a Ctrl+C that lands mid-import is "interrupted", not a library's odd error.
 HEAVY_IMPORTS = {
@@ -58,6 +56,8 @@ HEAVY_IMPORTS = {
     "gui": "inkdigit.gui",
 }
 
+
+# --- fetch -------------------------------------------------------------------------------------------
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from inkdigit.data import fetch, get_spec
@@ -286,7 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # inside: a Ctrl+C this early is "interrupted" too
         if args.command in HEAVY_IMPORTS:
             with held_interrupt():
-                importlib.import_module(HEAVY_IMPORTS[args.command])
+                try:
+                    importlib.import_module(HEAVY_IMPORTS[args.command])
+                except ModuleNotFoundError as e:
+                    if e.name not in ("tkinter", "_tkinter"):
+                        raise
+                    raise CliError("the desktop app needs Tk for Python (Debian: apt install python3-tk)") from None
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
