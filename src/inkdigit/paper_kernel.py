@@ -55,8 +55,9 @@ class _Ctx(ctypes.Structure):
 def compiler() -> str:
     """The C compiler to build with: $CC, else cc, gcc or clang on PATH; KernelError if none."""
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)  # type: ignore[return-value]
+        path = shutil.which(name) if name else None
+        if path:
+            return path
     raise KernelError("no C compiler found (install gcc, or set CC)")
 
 
@@ -155,7 +156,7 @@ class PaperStep:
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                  seed: int, batch_size: int, threads: int = 1, label_smoothing: float = 0.0,
                  record_masks: bool = False) -> None:
-        lib = library()
+        self._lib = lib = library()
         self._step = lib.paper_step
         params = list(model.parameters())
         shapes = [tuple(p.shape) for p in params]
@@ -229,7 +230,7 @@ class PaperStep:
 
     def gradients(self) -> list[np.ndarray]:
         """The last step's gradients, per parameter in torch's layout (views into the work area)."""
-        out, off = [], int(library().paper_grad_offset())
+        out, off = [], int(self._lib.paper_grad_offset())
         for p in self.params:
             out.append(self.work[off : off + p.numel()].reshape(p.shape))
             off += p.numel()

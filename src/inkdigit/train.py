@@ -361,6 +361,12 @@ def train(
     from tqdm import tqdm
 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def epoch_sums() -> tuple[float, float]:
+        """(summed loss, number right) of the epoch so far: the fused step keeps them, torch's on the device."""
+        return (float(fused.sums[0]), float(fused.sums[1])) if fused is not None else \
+            (loss_sum.item(), correct.item())
+
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt():
@@ -400,19 +406,19 @@ def train(
                     seen += len(idx)
                     if progress and step % 50 == 0:
                         el = time.perf_counter() - t0
-                        sums = fused.sums if fused is not None else (loss_sum.item(), correct.item())
+                        sums = epoch_sums()
                         bar.set_postfix(loss=f"{sums[0] / seen:.4f}", acc=f"{sums[1] / seen:.4f}",
                                         img_s=f"{seen / max(el, 1e-9):.0f}", refresh=False)
                 bar.close()
                 secs = time.perf_counter() - t0
                 if fused is not None:
                     fused.sync()
-                    loss_sum, correct = torch.tensor(fused.sums[0]), torch.tensor(fused.sums[1])
+                train_loss, train_right = epoch_sums()
                 eval_model = ema.model if ema is not None else model
                 # --val-size 0 has no validation images: null in metrics.json (strict JSON), empty in the CSV.
                 val = [round(v, 6) for v in evaluate_split(eval_model, x_va, y_va)] if len(x_va) else [None, None]
-                row = {"epoch": epoch + 1, "train_loss": round(loss_sum.item() / seen, 6),
-                       "train_acc": round(correct.item() / seen, 6), "val_loss": val[0],
+                row = {"epoch": epoch + 1, "train_loss": round(train_loss / seen, 6),
+                       "train_acc": round(train_right / seen, 6), "val_loss": val[0],
                        "val_acc": val[1], "epoch_seconds": round(secs, 3),
                        "images_per_s": round(seen / secs, 1), "lr": opt.param_groups[0]["lr"]}
                 history.append(row)
