@@ -55,7 +55,8 @@ models: venv data
 	for m in paper resnet-small; do \
 	  rm -rf runs/bundled-$$m && \
 	  $(INKDIGIT) train --model $$m --seed 0 --out runs/bundled-$$m --no-progress && \
-	  $(INKDIGIT) export runs/bundled-$$m --out src/inkdigit/models/onnx/$$m.onnx || exit 1; \
+	  $(INKDIGIT) export runs/bundled-$$m --out src/inkdigit/models/onnx/$$m.onnx \
+	    $$(test $$m = resnet-small && echo --tta) || exit 1; \
 	done
 
 bench: venv data

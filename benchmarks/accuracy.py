@@ -5,14 +5,15 @@
     python benchmarks/accuracy.py --models resnet-small --clean-epochs 1   # the recipe, last epoch clean
     inkdigit bench accuracy --models resnet-small --json
 
-For each model: test accuracy mean ± std over the seeds, training time (sum of epoch wall times: data
-loading, validation and the test pass excluded), and the training time at which the run first reached
-99.5% and 99.7% TEST accuracy. Those two come from a post-hoc evaluation of each epoch's weights (the EMA
-weights when the recipe has EMA) on the test set, made here, after training and outside it: nothing in
-training sees the test set; the validation-based times are in the JSON too. "Time to X" is measured
-inside the full-length run (a one-cycle schedule cut shorter would end at a different accuracy), and
-is "-" when no epoch reached X. Finally the seeds are exported as one averaged ensemble ONNX
-(`inkdigit.export.export_runs`) and its test accuracy reported.
+For each model: test accuracy mean ± std over the seeds, plain and with test-time augmentation (the
+`inkdigit export --tta` views: each image read rotated by -6° and +6°, the two answers averaged), training
+time (sum of epoch wall times: data loading, validation and the test pass excluded), and the training
+time at which the run first reached 99.5% and 99.7% TEST accuracy, plain and with TTA. Those come from a
+post-hoc evaluation of each epoch's weights (the EMA weights when the recipe has EMA) on the test set,
+made here, after training and outside it: nothing in training sees the test set; the validation-based
+times are in the JSON too. "Time to X" is measured inside the full-length run (a one-cycle schedule cut
+shorter would end at a different accuracy), and is "never" when no epoch reached X. Finally the seeds
+are exported as one averaged ensemble ONNX (`inkdigit.export.export_runs`) and its test accuracy reported.
 
 Runs go to --out-dir/<model>-seed<k>; a finished run dir found there is reused (delete it to retrain).
 """
@@ -52,7 +53,8 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     """Train (or reuse) one run; returns its numbers incl. the per-epoch test accuracy of its snapshots."""
     import torch
 
-    from inkdigit.train import TrainConfig, evaluate_split, load_run, saved_settings, train
+    from inkdigit.export import TTA_ROTATIONS, Probabilities
+    from inkdigit.train import TrainConfig, evaluate_split, load_run, predict_logits, saved_settings, train
 
     out = Path(args.out_dir) / f"{run_prefix(model, args)}-seed{seed}"
     snapshots: dict[int, dict] = {}
@@ -83,21 +85,26 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
         torch.save(snapshots, snap_path)
 
     net, _, metrics = load_run(out)  # the metrics train() wrote (or an earlier run did)
-    test_accs = []
+    tta = Probabilities([net], rotations=TTA_ROTATIONS).eval()  # the graph `export --tta` writes
+    test_accs, tta_accs = [], []
     for epoch in sorted(snapshots):
         net.load_state_dict(snapshots[epoch])
         test_accs.append(evaluate_split(net, x_test, y_test)[1])
+        tta_accs.append(float((predict_logits(tta, x_test).argmax(1) == y_test).float().mean()))
     history = metrics["epochs"]
     val_accs = [r["val_acc"] for r in history]
     row = {"model": model, "seed": seed, "run": str(out), "epochs": len(history),
            "train_seconds": metrics["train_seconds"], "test_accuracy": metrics["test_accuracy"],
            "test_accuracy_per_epoch": [round(a, 6) for a in test_accs],
+           "test_accuracy_tta": round(tta_accs[-1], 6), "test_accuracy_tta_per_epoch": [round(a, 6) for a in tta_accs],
            "images_per_s": round(sum(r["images_per_s"] * r["epoch_seconds"] for r in history)
                                  / max(metrics["train_seconds"], 1e-9), 1)}
     for t in THRESHOLDS:
         row[f"time_to_{100 * t:g}_test"] = first_time_at(history, test_accs, t)
         row[f"time_to_{100 * t:g}_val"] = first_time_at(history, val_accs, t)
-    print(f"{model} seed {seed}: test {100 * row['test_accuracy']:.2f}%  {row['train_seconds']:.0f} s  "
+        row[f"time_to_{100 * t:g}_test_tta"] = first_time_at(history, tta_accs, t)
+    print(f"{model} seed {seed}: test {100 * row['test_accuracy']:.2f}% (TTA {100 * row['test_accuracy_tta']:.2f}%)  "
+          f"{row['train_seconds']:.0f} s  "
           f"{row['images_per_s']:.0f} img/s", file=sys.stderr)
     return row
 
@@ -111,10 +118,11 @@ def summarise(model: str, rows: list[dict], ensemble: dict | None) -> dict:
     """Mean ± std of one model's seeds (time-to-X: mean over the seeds that reached X, and how many did)."""
     s = {"model": model, "seeds": len(rows), "epochs": rows[0]["epochs"],
          "test_accuracy_pct": mean_std([100 * r["test_accuracy"] for r in rows]),
+         "test_accuracy_tta_pct": mean_std([100 * r["test_accuracy_tta"] for r in rows]),
          "train_seconds": mean_std([r["train_seconds"] for r in rows]),
          "images_per_s": mean_std([r["images_per_s"] for r in rows]), "ensemble": ensemble}
     for t in THRESHOLDS:
-        for split in ("test", "val"):
+        for split in ("test", "test_tta", "val"):
             key = f"time_to_{100 * t:g}_{split}"
             reached = [r[key] for r in rows if r[key] is not None]
             s[key] = {"mean_s": round(statistics.mean(reached), 1) if reached else None,
@@ -134,20 +142,23 @@ def export_ensemble(model: str, rows: list[dict], args: argparse.Namespace) -> d
 
 def fmt_time(t: dict) -> str:
     if t["mean_s"] is None:
-        return "-"
+        return "never"
     return f"{t['mean_s']:.0f} s" + ("" if t["reached"] == t["of"] else f" ({t['reached']}/{t['of']} runs)")
 
 
 def markdown(summaries: list[dict], context: str) -> str:
-    lines = ["| model | seeds × epochs | test accuracy | training time | images/s | time to 99.5% (test) "
-             "| time to 99.7% (test) | ensemble of seeds |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | seeds × epochs | test accuracy | with TTA (±6°) | training time | images/s "
+             "| time to 99.5% test | time to 99.7% test | ensemble of seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
-        (a, ad), (t, td), (ips, _) = s["test_accuracy_pct"], s["train_seconds"], s["images_per_s"]
+        (a, ad), (ta, tad) = s["test_accuracy_pct"], s["test_accuracy_tta_pct"]
+        (t, td), (ips, _) = s["train_seconds"], s["images_per_s"]
         ens = s["ensemble"]
         ens_txt = f"{100 * ens['test_accuracy']:.2f}% ({ens['members']})" if ens else "-"
-        lines.append(f"| {s['model']} | {s['seeds']} × {s['epochs']} | {a:.2f} ± {ad:.2f}% "
-                     f"| {t:.0f} ± {td:.0f} s | {ips:.0f} | {fmt_time(s['time_to_99.5_test'])} "
-                     f"| {fmt_time(s['time_to_99.7_test'])} | {ens_txt} |")
+        times = [f"{fmt_time(s[f'time_to_{x}_test'])} · TTA {fmt_time(s[f'time_to_{x}_test_tta'])}"
+                 for x in ("99.5", "99.7")]
+        lines.append(f"| {s['model']} | {s['seeds']} × {s['epochs']} | {a:.2f} ± {ad:.2f}% | {ta:.2f} ± {tad:.2f}% "
+                     f"| {t:.0f} ± {td:.0f} s | {ips:.0f} | {times[0]} | {times[1]} | {ens_txt} |")
     return "\n".join(lines) + f"\n\n{context}"
 
 

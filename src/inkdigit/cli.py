@@ -104,7 +104,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from inkdigit.export import export_runs
 
     path = export_runs(args.run_dirs, args.out, name=args.name, check=not args.no_check,
-                       data_dir=args.data_dir, calibrate=not args.no_calibrate)
+                       data_dir=args.data_dir, calibrate=not args.no_calibrate, tta=args.tta)
     print(f"wrote {path}")
     return 0
 
@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-check", action="store_true", help="skip the torch vs ONNX Runtime parity check")
     x.add_argument("--no-calibrate", action="store_true",
                    help="keep the probabilities as trained (default: temperature fitted on the validation split)")
+    x.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: read each image rotated by -6 and by +6 degrees and average "
+                        "the two answers (twice the compute per image)")
     _add_data_dir(x)
     x.set_defaults(func=cmd_export)
 
