@@ -31,7 +31,7 @@ def main() -> None:
 
     import torch
 
-    from inkdigit.train import TrainConfig, train
+    from inkdigit.train import TrainConfig, saved_config, train
 
     rows = []
     for seed in range(args.seeds):
@@ -39,8 +39,7 @@ def main() -> None:
             run = os.path.join(tmp, "run")
             m = train(TrainConfig(model=args.model, epochs=args.epochs, seed=seed, threads=args.threads,
                                   engine=args.engine), run, progress=False, log=lambda _m: None)
-            with open(os.path.join(run, "config.json")) as f:
-                engine = json.load(f)["engine"]
+            engine = saved_config(run)["engine"]
         images = sum(r["images_per_s"] * r["epoch_seconds"] for r in m["epochs"])
         rows.append({"seed": seed, "train_seconds": m["train_seconds"], "images_per_s": images / m["train_seconds"],
                      "test_accuracy": m["test_accuracy"], "engine": engine})

@@ -69,19 +69,16 @@ class Probabilities(nn.Module):
     def views(self, x: torch.Tensor) -> torch.Tensor:
         """[N,1,28,28] → every view of every image, view by view: [len(rotations)·N,1,28,28]."""
         n = x.shape[0]
-        if self.rotations == (0.0,):
-            return x
-        return torch.cat([x if a == 0.0 else
-                          F.grid_sample(x, self.grids[i:i + 1].expand(n, -1, -1, -1), align_corners=False)
-                          for i, a in enumerate(self.rotations)])
+        views = [x if a == 0.0 else F.grid_sample(x, self.grids[i:i + 1].expand(n, -1, -1, -1), align_corners=False)
+                 for i, a in enumerate(self.rotations)]
+        return views[0] if len(views) == 1 else torch.cat(views)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.temperature
         if len(self.nets) == 1 and self.rotations == (0.0,):
             logits = self.nets[0](x)
             return torch.softmax(logits if t == 1.0 else logits / t, dim=1)
-        # All views in one batch: one pass of each net instead of one per view.
-        views = self.views(x)
+        views = self.views(x)  # all views in one batch: one pass of each net instead of one per view
         probs = torch.stack([torch.softmax(net(views), dim=1) for net in self.nets]).mean(0)
         probs = probs.reshape(len(self.rotations), x.shape[0], -1).mean(0)
         return probs if t == 1.0 else torch.softmax(torch.log(probs) / t, dim=1)

@@ -232,11 +232,18 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     return augment_batch
 
 
-def saved_settings(run_dir: str | os.PathLike) -> dict:
-    """The settings in a run dir's config.json, with any setting added since filled in as that run had it."""
-    settings = json.loads((Path(run_dir) / "config.json").read_text())["settings"]
+def saved_config(run_dir: str | os.PathLike) -> dict:
+    """A run dir's config.json, with any setting added since filled in as that run had it."""
+    config = json.loads((Path(run_dir) / "config.json").read_text())
     # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch.
-    return {"clean_epochs": 0, "engine": "torch", **settings}
+    config["settings"] = {"clean_epochs": 0, "engine": "torch", **config["settings"]}
+    config.setdefault("engine", config["settings"]["engine"])  # the step it used ('auto' resolved)
+    return config
+
+
+def saved_settings(run_dir: str | os.PathLike) -> dict:
+    """The settings in a run dir's config.json (`saved_config`'s "settings")."""
+    return saved_config(run_dir)["settings"]
 
 
 def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], None]) -> str:
@@ -284,11 +291,12 @@ def train(
     if resume:
         if not (out / "config.json").is_file() or not ckpt_path.is_file():
             raise TrainError(f"{out}: nothing to resume (no config.json and checkpoint.pt)")
-        saved = saved_settings(out)
+        config = saved_config(out)
+        saved = config["settings"]
         if cfg.epochs is not None and cfg.epochs != saved["epochs"]:
             saved["epochs"] = cfg.epochs  # resuming may extend a run; all other settings stay as saved
         # ...and so does the step it trained with ('auto' could pick another one on this machine)
-        saved["engine"] = json.loads((out / "config.json").read_text()).get("engine", saved["engine"])
+        saved["engine"] = config["engine"]
         cfg = TrainConfig(**saved)
     elif (out / "model.pt").exists() or ckpt_path.exists():
         raise TrainError(f"{out} already holds a run: use --resume to continue it, or another --out")
