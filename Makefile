@@ -55,9 +55,9 @@ demo: venv
 models: venv data
 	rm -rf runs/bundled-paper runs/bundled-resnet-small
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
-	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/models/onnx/paper.onnx
+	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/weights/paper.onnx
 	$(INKDIGIT) train --model resnet-small --seed 0 --out runs/bundled-resnet-small --no-progress
-	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/models/onnx/resnet-small.onnx --tta
+	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/weights/resnet-small.onnx --tta
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

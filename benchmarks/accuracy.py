@@ -13,7 +13,7 @@ post-hoc evaluation of each epoch's weights (the EMA weights when the recipe has
 made here, after training and outside it: nothing in training sees the test set; the validation-based
 times are in the JSON too. "Time to X" is measured inside the full-length run (a one-cycle schedule cut
 shorter would end at a different accuracy), and is "never" when no epoch reached X. Finally the seeds
-are exported as one averaged ensemble ONNX (`inkdigit.export.export_runs`) and its test accuracy reported.
+are exported as one averaged ensemble ONNX (`inkdigit.training.export.export_runs`) and its test accuracy reported.
 
 Runs go to --out-dir/<model>-seed<k>; a finished run dir found there is reused (delete it to retrain).
 """
@@ -53,8 +53,8 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     """Train (or reuse) one run; returns its numbers incl. the per-epoch test accuracy of its snapshots."""
     import torch
 
-    from inkdigit.export import TTA_ROTATIONS, Probabilities
-    from inkdigit.train import TrainConfig, evaluate_split, load_run, predict_logits, saved_settings, train
+    from inkdigit.training.export import TTA_ROTATIONS, Probabilities
+    from inkdigit.training.loop import TrainConfig, evaluate_split, load_run, predict_logits, saved_settings, train
 
     out = Path(args.out_dir) / f"{run_prefix(model, args)}-seed{seed}"
     snapshots: dict[int, dict] = {}
@@ -132,8 +132,8 @@ def summarise(model: str, rows: list[dict], ensemble: dict | None) -> dict:
 
 def export_ensemble(model: str, rows: list[dict], args: argparse.Namespace) -> dict:
     """Export the seeds as one averaged ONNX; its test accuracy (as recorded in the file's metadata)."""
-    from inkdigit.export import export_runs
     from inkdigit.inference import model_metadata
+    from inkdigit.training.export import export_runs
 
     path = Path(args.out_dir) / f"{run_prefix(model, args)}-ensemble{len(rows)}.onnx"
     export_runs([r["run"] for r in rows], path, data_dir=args.data_dir)
@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inkdigit.data import load
-    from inkdigit.models import MODELS
-    from inkdigit.train import to_tensor
+    from inkdigit.training.loop import to_tensor
+    from inkdigit.training.nets import MODELS
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]

@@ -25,8 +25,8 @@ from canvas_mnist import make_canvas, render_digit  # sibling script: its folder
 from PIL import Image, ImageDraw
 
 from inkdigit.data import load
-from inkdigit.preprocess import preprocess
-from inkdigit.segment import segment
+from inkdigit.vision.preprocess import preprocess
+from inkdigit.vision.segment import segment
 
 
 def png(im: Image.Image) -> bytes:

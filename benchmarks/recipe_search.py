@@ -49,9 +49,9 @@ def run(name: str, seed: int, data_dir: str | None, threads: int) -> dict:
     """Train one (variant, seed) in a scratch dir; returns its test and final validation accuracy."""
     import functools
 
-    from inkdigit import models
-    from inkdigit import train as T
-    from inkdigit.models.resnet import ResNetSmall
+    from inkdigit.training import loop as T
+    from inkdigit.training import nets as models
+    from inkdigit.training.nets.resnet import ResNetSmall
 
     overrides = dict(VARIANTS[name])
     widths = overrides.pop("widths", None)

@@ -31,7 +31,7 @@ def main() -> None:
 
     import torch
 
-    from inkdigit.train import TrainConfig, saved_config, train
+    from inkdigit.training.loop import TrainConfig, saved_config, train
 
     rows = []
     for seed in range(args.seeds):

@@ -96,7 +96,7 @@ def generate(images: np.ndarray, labels: np.ndarray, n: int, seed: int, touch: f
 def evaluate(model: str | None, rows: list[dict], out: Path, images: np.ndarray, labels: np.ndarray) -> dict:
     """Exact-string and digit-count accuracy, overall and with/without touching digits."""
     from inkdigit.inference import Predictor
-    from inkdigit.preprocess import ImageError
+    from inkdigit.vision.preprocess import ImageError
 
     predictor = Predictor.load(model)
     plain_right = predictor.predict_arrays(images.astype(np.float32) / 255).argmax(1) == labels

@@ -68,7 +68,7 @@ def main() -> int:
         raise SystemExit(str(exc)) from None
     os.environ["DISPLAY"] = display
     try:
-        from inkdigit.gui import InkDigitApp
+        from inkdigit.gui.app import InkDigitApp
 
         root = tk.Tk(className="inkdigit")
         app = InkDigitApp(root, model=args.model)

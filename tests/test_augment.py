@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inkdigit.augment import (
+from inkdigit.training.augment import (
     DEFAULT_PARAMS,
     AugmentParams,
     affine_matrices,
@@ -21,7 +21,7 @@ from inkdigit.augment import (
     sampling_grid,
 )
 
-BUNDLED_PAPER = Path(__file__).resolve().parents[1] / "src" / "inkdigit" / "models" / "onnx" / "paper.onnx"
+BUNDLED_PAPER = Path(__file__).resolve().parents[1] / "src" / "inkdigit" / "weights" / "paper.onnx"
 NO_CHANGE = AugmentParams(rotate_deg=0, shear=0, scale=0, aspect=0, translate_px=0, elastic_px=0, thicken=0,
                           thin=0, p_thickness=0)
 

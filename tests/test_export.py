@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from inkdigit.export import INPUT_NAME, TTA_ROTATIONS, Probabilities, rotation_grid, to_onnx_bytes
-from inkdigit.models import build_model
+from inkdigit.training.export import INPUT_NAME, TTA_ROTATIONS, Probabilities, rotation_grid, to_onnx_bytes
+from inkdigit.training.nets import build_model
 
 
 def pil_rotate(images: np.ndarray, degrees: float) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageGrab
 
-from inkdigit.gui import InkDigitApp
+from inkdigit.gui.app import InkDigitApp
 from inkdigit.inference import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -343,7 +343,7 @@ def test_open_image_shows_and_reads_it(app: InkDigitApp, tmp_path: Path, xdispla
 
 def test_ctrl_o_opens_the_picked_file(app: InkDigitApp, tmp_path: Path, monkeypatch) -> None:
     path = _digit_png(tmp_path / "zero.png", "0")
-    monkeypatch.setattr("inkdigit.gui.filedialog.askopenfilename", lambda **_kw: str(path))
+    monkeypatch.setattr("inkdigit.gui.app.filedialog.askopenfilename", lambda **_kw: str(path))
     press_key(app, "<Control-o>")
     assert answer(app) == "0"
     press_key(app, "<Delete>")
@@ -491,7 +491,7 @@ def test_without_a_display_it_says_so_in_one_line() -> None:
 
 
 def test_gui_does_not_import_torch() -> None:
-    code = "import sys, inkdigit.gui; print('torch' in sys.modules)"
+    code = "import sys, inkdigit.gui.app; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], env=_env(None), capture_output=True, text=True, timeout=60, check=True
     )

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inkdigit import paper_kernel
-from inkdigit.models import build_model
-from inkdigit.paper_kernel import KernelError, PaperStep
-from inkdigit.train import TrainConfig, TrainError, train
+from inkdigit.training.fused import kernel as paper_kernel
+from inkdigit.training.fused.kernel import KernelError, PaperStep
+from inkdigit.training.loop import TrainConfig, TrainError, train
+from inkdigit.training.nets import build_model
 
 
 @pytest.fixture

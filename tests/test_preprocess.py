@@ -1,4 +1,4 @@
-"""inkdigit.preprocess: any picture of a digit -> MNIST-style 28x28, or a clear error."""
+"""inkdigit.vision.preprocess: any picture of a digit -> MNIST-style 28x28, or a clear error."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
-from inkdigit.preprocess import (
+from inkdigit.vision.preprocess import (
     ImageError,
     ImageTooLargeError,
     NoInkError,
@@ -654,7 +654,7 @@ def flood_fill_components(mask: np.ndarray) -> list[set[tuple[int, int]]]:
 @given(hnp.arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))))
 def test_ink_components_are_the_8_connected_pieces(mask):
     """Specks are told from strokes by connected components: they must be exactly the 8-connected pieces."""
-    from inkdigit.preprocess import _component_stats, _label_runs, _runs
+    from inkdigit.vision.preprocess import _component_stats, _label_runs, _runs
 
     runs = _runs(mask)
     label, k = _label_runs(runs, mask.shape[1])
@@ -673,7 +673,7 @@ def test_ink_components_are_the_8_connected_pieces(mask):
 
 def test_grown_mask_of_a_box_equals_the_whole_dilation_cropped():
     # The ink crop dilates only the digit's box (and a margin), not the whole analysis image.
-    from inkdigit.preprocess import _dilate_square, _grown
+    from inkdigit.vision.preprocess import _dilate_square, _grown
 
     rng = np.random.default_rng(0)
     for _ in range(500):

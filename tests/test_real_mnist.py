@@ -11,9 +11,9 @@ import onnx
 import pytest
 from PIL import Image
 
-from inkdigit.export import ExportError, export_runs
 from inkdigit.inference import Predictor, available_models
-from inkdigit.train import TrainConfig, train
+from inkdigit.training.export import ExportError, export_runs
+from inkdigit.training.loop import TrainConfig, train
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def test_paper_recipe_trains_to_the_papers_accuracy_with_the_fused_step(tmp_path
 
 
 def test_evaluate_writes_readable_plots_and_report(paper_run, tmp_path):
-    from inkdigit.evaluate import evaluate_run
+    from inkdigit.training.evaluate import evaluate_run
 
     run, metrics = paper_run
     rep = evaluate_run(run, out=tmp_path / "report")

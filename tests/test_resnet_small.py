@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from inkdigit.models import MODELS, build_model, count_parameters
-from inkdigit.train import TrainConfig, load_run, train
+from inkdigit.training.loop import TrainConfig, load_run, train
+from inkdigit.training.nets import MODELS, build_model, count_parameters
 
 
 def test_registered_with_a_recipe_that_needs_no_flags():
@@ -32,7 +32,7 @@ def test_shape_size_and_batchnorm():
 def test_onnx_export_matches_torch():
     import onnxruntime as ort
 
-    from inkdigit.export import INPUT_NAME, Probabilities, to_onnx_bytes
+    from inkdigit.training.export import INPUT_NAME, Probabilities, to_onnx_bytes
 
     torch.manual_seed(0)
     net = build_model("resnet-small")
@@ -65,7 +65,7 @@ def test_trains_with_its_recipe(tiny_data, tmp_path):
 
 
 def test_temperature_fit_recovers_a_known_temperature():
-    from inkdigit.export import Probabilities, fit_temperature
+    from inkdigit.training.export import Probabilities, fit_temperature
 
     gen = torch.Generator().manual_seed(0)
     true_logits = torch.randn(20000, 10, generator=gen) * 3

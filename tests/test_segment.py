@@ -1,4 +1,4 @@
-"""inkdigit.segment: a written number -> its digits, left to right, each ready for the model."""
+"""inkdigit.vision.segment: a written number -> its digits, left to right, each ready for the model."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inkdigit.preprocess import ImageError, NoInkError, preprocess
-from inkdigit.segment import DigitPiece, segment
+from inkdigit.vision.preprocess import ImageError, NoInkError, preprocess
+from inkdigit.vision.segment import DigitPiece, segment
 
 
 def ink_crop(digit: np.ndarray, scale: int) -> np.ndarray:

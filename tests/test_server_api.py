@@ -181,7 +181,7 @@ def test_preview_shows_what_the_model_sees(client: TestClient, seven_png: bytes)
     fit = Image.open(io.BytesIO(base64.b64decode(stages["fit20"].partition(",")[2])))
     assert fit.size == (20, 20)
     # The preview is exactly the model's input, to the nearest grey level.
-    from inkdigit.preprocess import preprocess
+    from inkdigit.vision.preprocess import preprocess
 
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
     assert np.array_equal(shown, (np.clip(preprocess(seven_png), 0, 1) * 255 + 0.5).astype(np.uint8))

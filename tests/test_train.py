@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from inkdigit.models import build_model, count_parameters
-from inkdigit.train import TrainConfig, TrainError, load_run, train
+from inkdigit.training.loop import TrainConfig, TrainError, load_run, train
+from inkdigit.training.nets import build_model, count_parameters
 
 
 def test_paper_net_is_the_papers_layers():
@@ -80,7 +80,7 @@ def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tiny_data, tmp_path):
 
 
 def test_clean_epochs_train_the_last_epochs_on_unaugmented_images(tiny_data, tmp_path, monkeypatch):
-    from inkdigit import train as train_module
+    from inkdigit.training import loop as train_module
 
     calls: list[int] = []
 
@@ -143,8 +143,8 @@ def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
 
 def test_no_validation_split_trains_evaluates_and_exports(tiny_data, tmp_path):
     """--val-size 0 trains on every training image: no NaN in the files, evaluate and export still work."""
-    from inkdigit.evaluate import evaluate_run
-    from inkdigit.export import export_runs
+    from inkdigit.training.evaluate import evaluate_run
+    from inkdigit.training.export import export_runs
 
     run = tmp_path / "run"
     lines: list[str] = []

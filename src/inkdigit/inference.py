@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import PNG_SIGNATURE, preprocess
+from inkdigit.errors import ModelNotFoundError
+from inkdigit.vision.preprocess import PNG_SIGNATURE, preprocess
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "models" / "onnx"
+BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # The first bundled model in this list is the default for predict, the API and both GUIs.
 DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
@@ -33,9 +34,6 @@ def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-
-class ModelNotFoundError(ValueError):
-    """No bundled model of that name and no such .onnx file; the message lists what exists."""
 
 
 def bundled_models() -> dict[str, Path]:
@@ -259,7 +257,7 @@ class Predictor:
 
     def predict_number(self, image: Any, top_k: int = 3) -> NumberPrediction:
         """Read a written number (digits side by side), left to right; raises NoInkError when blank."""
-        from inkdigit.segment import segment
+        from inkdigit.vision.segment import segment
 
         return self.read_pieces(segment(image), top_k)
 

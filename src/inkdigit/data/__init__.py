@@ -9,15 +9,13 @@ import numpy as np
 from inkdigit.data.fetch import FetchError, dataset_dir, default_data_dir, fetch, find_verified
 from inkdigit.data.idx import IdxError, read_idx, write_idx
 from inkdigit.data.registry import DATASETS, DatasetSpec, get_spec
+from inkdigit.errors import MissingDataError
 
 __all__ = [
     "DATASETS", "DatasetSpec", "FetchError", "IdxError", "MissingDataError", "dataset_dir",
     "default_data_dir", "fetch", "get_spec", "load", "read_idx", "split_train_val", "write_idx",
 ]
 
-
-class MissingDataError(FileNotFoundError):
-    """The dataset is not in the cache; the message says to run `inkdigit fetch`."""
 
 
 def load(

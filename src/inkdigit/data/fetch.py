@@ -19,16 +19,14 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from inkdigit.data.idx import write_atomic
 from inkdigit.data.registry import DatasetFile, DatasetSpec
+from inkdigit.errors import FetchError
+from inkdigit.fsutil import write_atomic
 
 Log = Callable[[str], None]
 HTTP_TIMEOUT_S = 10.0
 MAX_DOWNLOAD_BYTES = 200 * 2**20  # well above MNIST's largest file; stops a runaway response
 
-
-class FetchError(RuntimeError):
-    """No source could provide a verified copy of a dataset; the message says what was tried."""
 
 
 def default_data_dir() -> Path:

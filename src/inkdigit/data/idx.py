@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from inkdigit.errors import IdxError
+from inkdigit.fsutil import write_atomic
 
 # dtype code -> numpy dtype (big-endian, as the format stores them)
 _DTYPES: dict[int, np.dtype] = {
@@ -27,9 +29,6 @@ _DTYPES: dict[int, np.dtype] = {
 _CODES = {dt.newbyteorder("="): code for code, dt in _DTYPES.items()}
 _MAX_DIMS = 8
 
-
-class IdxError(ValueError):
-    """An IDX file is missing, truncated or corrupt; the message is one line naming the file."""
 
 
 def read_idx_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -97,18 +96,3 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     write_atomic(path, data)
     return path
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that `path` is either the old file or the complete new one, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be readable like any file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

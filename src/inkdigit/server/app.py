@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from inkdigit.errors import ServeError
 from inkdigit.server import schemas, work
 from inkdigit.server.bodies import ApiError, read_batch, read_image
 from inkdigit.server.registry import ModelRegistry
@@ -31,9 +32,6 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
-
-class ServeError(RuntimeError):
-    """The server could not start (for example the port is taken); the message is one line."""
 
 
 class ReadOptions(NamedTuple):
@@ -79,7 +77,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     """Map every failure to ``{"error"}`` with a 4xx status; a failed request never stops the server."""
 
-    from inkdigit import inference, preprocess
+    from inkdigit import inference
+    from inkdigit.vision import preprocess
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:

@@ -21,7 +21,7 @@ def image_error_status(exc: Exception) -> int | None:
     """HTTP status for an exception raised while reading an image, or None if it is not an input problem."""
     from PIL import Image
 
-    from inkdigit import preprocess
+    from inkdigit.vision import preprocess
 
     if isinstance(exc, preprocess.ImageTooLargeError):
         return 413
@@ -41,7 +41,7 @@ def one_line(exc: Exception) -> str:
 
 def predict(registry: ModelRegistry, data: bytes, model: str | None, top_k: int, preview: bool) -> dict:
     """One digit → the /api/predict answer."""
-    from inkdigit import preprocess
+    from inkdigit.vision import preprocess
 
     start = time.perf_counter()
     predictor = registry.get(model)

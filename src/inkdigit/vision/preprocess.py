@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from inkdigit.errors import ImageError, ImageTooLargeError, NoInkError
+
 __all__ = [
     "PREPROCESS_VERSION",
     "ImageError",
@@ -69,16 +71,7 @@ MASK_LEVEL = 0.25
 _ORIENTATION_KEYS = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
 
 
-class ImageError(ValueError):
-    """The input cannot be used as a picture of a digit (undecodable, bad shape or mode, too small)."""
 
-
-class ImageTooLargeError(ImageError):
-    """The picture is over the size limit, or is a decompression bomb."""
-
-
-class NoInkError(ImageError):
-    """The picture is blank or uniform: there is nothing to read."""
 
 
 @dataclass

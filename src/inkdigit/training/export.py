@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inkdigit.data.idx import write_atomic
+from inkdigit.errors import ExportError
+from inkdigit.fsutil import write_atomic
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
@@ -44,9 +45,6 @@ def rotation_grid(degrees: float, size: int = 28) -> torch.Tensor:
     theta = torch.tensor([[[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]]])
     return F.affine_grid(theta, [1, 1, size, size], align_corners=False)
 
-
-class ExportError(RuntimeError):
-    """An export failed or its ONNX output disagrees with torch; one line."""
 
 
 class Probabilities(nn.Module):
@@ -117,7 +115,7 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
     "val_nll_after"}, or None (temperature left at 1) when the runs share no validation images.
     """
     from inkdigit.data import load, split_train_val
-    from inkdigit.train import predict_logits, to_tensor
+    from inkdigit.training.loop import predict_logits, to_tensor
 
     images, labels = load(settings[0].get("dataset", "mnist"), "train", data_dir)
     shared = None  # images held out by every run (their splits differ only if their val sizes do)
@@ -199,9 +197,9 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     of each image inside the graph.
     """
     from inkdigit import __version__
-    from inkdigit.preprocess import PREPROCESS_VERSION
     from inkdigit.provenance import provenance
-    from inkdigit.train import load_run, predict_logits, to_tensor
+    from inkdigit.training.loop import load_run, predict_logits, to_tensor
+    from inkdigit.vision.preprocess import PREPROCESS_VERSION
 
     out = Path(out)
     if out.suffix != ".onnx":

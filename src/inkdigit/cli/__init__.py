@@ -14,13 +14,11 @@ import sys
 from collections.abc import Sequence
 
 import inkdigit
+from inkdigit.errors import CliError, InkdigitError
 from inkdigit.signals import held_interrupt
 
 PROG = "inkdigit"
 
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,9 +49,9 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 # The module each command imports first (torch, onnxruntime, FastAPI, tkinter behind them). main() imports it
 # with Ctrl+C held back, so a Ctrl+C that lands mid-import is "interrupted", not a library's odd error.
 HEAVY_IMPORTS = {
-    "fetch": "inkdigit.data", "train": "inkdigit.train", "evaluate": "inkdigit.evaluate",
-    "export": "inkdigit.export", "predict": "inkdigit.predict_cli", "serve": "inkdigit.server.app",
-    "gui": "inkdigit.gui",
+    "fetch": "inkdigit.data", "train": "inkdigit.training.loop", "evaluate": "inkdigit.training.evaluate",
+    "export": "inkdigit.training.export", "predict": "inkdigit.cli.predict", "serve": "inkdigit.server.app",
+    "gui": "inkdigit.gui.app",
 }
 
 
@@ -73,7 +71,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 # --- train -------------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from inkdigit.train import TrainConfig, train
+    from inkdigit.training.loop import TrainConfig, train
 
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -91,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --- evaluate ----------------------------------------------------------------------------------------
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from inkdigit.evaluate import evaluate_run
+    from inkdigit.training.evaluate import evaluate_run
 
     report = evaluate_run(args.run_dir, data_dir=args.data_dir, out=args.out)
     print(report.summary())
@@ -101,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # --- export ------------------------------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from inkdigit.export import export_runs
+    from inkdigit.training.export import export_runs
 
     path = export_runs(args.run_dirs, args.out, name=args.name, check=not args.no_check,
                        data_dir=args.data_dir, calibrate=not args.no_calibrate, tta=args.tta)
@@ -112,7 +110,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 # --- predict -----------------------------------------------------------------------------------------
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from inkdigit.predict_cli import run_predict
+    from inkdigit.cli.predict import run_predict
 
     return run_predict(args)
 
@@ -127,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from inkdigit.gui import run_gui
+    from inkdigit.gui.app import run_gui
 
     return run_gui(args.model)
 
@@ -144,7 +142,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import runpy
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "benchmarks"
+    root = Path(__file__).resolve().parents[3] / "benchmarks"
     script = root / BENCHES[args.which]
     if not script.is_file():
         raise CliError(f"benchmark scripts live in the source checkout ({root} not found); run from a clone")
@@ -254,21 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that are the user's to fix; imported lazily so a cheap command stays cheap."""
-    errors: list[type[BaseException]] = [CliError, FileNotFoundError, PermissionError, KeyError]
-    mods = {
-        "inkdigit.data": ["FetchError", "IdxError", "MissingDataError"],
-        "inkdigit.train": ["TrainError"],
-        "inkdigit.export": ["ExportError"],
-        "inkdigit.inference": ["ModelNotFoundError"],
-        "inkdigit.preprocess": ["ImageError"],
-        "inkdigit.server.app": ["ServeError"],
-    }
-    for mod, names in mods.items():
-        m = sys.modules.get(mod)
-        errors += [getattr(m, n) for n in names if m is not None and hasattr(m, n)]
-    return tuple(errors)
+# The errors a user can fix: ours, and those Python raises for a path or a name they gave.
+USER_ERRORS = (InkdigitError, FileNotFoundError, PermissionError, KeyError)
 
 
 def _caused_by_interrupt(e: BaseException | None) -> bool:
@@ -302,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `inkdigit predict dir | head` closing the pipe is not an error
         return 0
     except Exception as e:
-        if not isinstance(e, _known_errors()):
+        if not isinstance(e, USER_ERRORS):
             if _caused_by_interrupt(e):
                 print(f"{PROG}: interrupted", file=sys.stderr)
                 return 130

@@ -24,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from inkdigit.errors import KernelError
+
 if TYPE_CHECKING:
-    from inkdigit.train import TrainConfig
+    from inkdigit.training.loop import TrainConfig
 
 SOURCE = Path(__file__).with_name("paper_kernel.c")
 # -fno-math-errno lets sqrtf vectorise; no -ffast-math: IEEE arithmetic, as torch's.
@@ -34,9 +36,6 @@ FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=fast", "-shared", "-fPIC", "-s
 OPTIONAL_FLAGS = [["-march=native", "-fopenmp"], ["-fopenmp"], []]
 PARAMS = 8  # W1 b1 W2 b2 W3 b3 W4 b4
 
-
-class KernelError(RuntimeError):
-    """The fused kernel cannot be built or used here; one line saying why."""
 
 
 class _Ctx(ctypes.Structure):

@@ -1,6 +1,6 @@
 """Split a written number ("2026") into its digits, left to right, each preprocessed like a single digit.
 
-Connected components of the ink (see :mod:`inkdigit.preprocess`) are merged when they belong to one digit
+Connected components of the ink (see :mod:`inkdigit.vision.preprocess`) are merged when they belong to one digit
 (a "5" with a lifted top bar, a "4" in two strokes: their horizontal extents overlap), specks are dropped,
 and a box much wider than a digit (touching digits) is cut at the column-projection minima.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.preprocess import (
+from inkdigit.vision.preprocess import (
     WORK_SIDE,
     _analyse,
     _dilate_square,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from inkdigit.models.paper import PaperNet
-from inkdigit.models.resnet import ResNetSmall
+from inkdigit.training.nets.paper import PaperNet
+from inkdigit.training.nets.resnet import ResNetSmall
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ through `inkdigit.inference`, and the model loads just after the window appears.
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import os
@@ -21,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from inkdigit.gui_sheet import Box, Sheet
-from inkdigit.gui_theme import (
+from inkdigit.gui.sheet import Box, Sheet
+from inkdigit.gui.theme import (
     ACCENT,
     BAR,
     CARD,
@@ -417,7 +416,7 @@ class InkDigitApp:
 
     def open_image(self, path: str | Path) -> bool:
         """Show an image file on the sheet and read it; an unusable file is reported in the window."""
-        from inkdigit.preprocess import ImageError, NoInkError, load_image
+        from inkdigit.vision.preprocess import ImageError, NoInkError, load_image
 
         name = Path(path).name
         try:
@@ -454,7 +453,7 @@ class InkDigitApp:
 
     def read(self) -> None:
         """Run the model on what is on the sheet and show the answer."""
-        from inkdigit.preprocess import ImageError, NoInkError
+        from inkdigit.vision.preprocess import ImageError, NoInkError
 
         if self._read_job is not None:
             self.root.after_cancel(self._read_job)
@@ -623,13 +622,3 @@ def run_gui(model: str | None = None) -> int:
         return 130
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m inkdigit.gui [--model NAME|PATH]`, the same as `inkdigit gui`."""
-    parser = argparse.ArgumentParser(prog="python -m inkdigit.gui", description="inkdigit desktop app")
-    parser.add_argument("--model", default=None, help="bundled model name or path to an .onnx file")
-    return run_gui(parser.parse_args(argv).model)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

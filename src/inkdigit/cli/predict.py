@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inkdigit.cli import CliError
+from inkdigit.errors import CliError
 from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
-from inkdigit.preprocess import ImageError, preprocess, read_file
-from inkdigit.segment import segment
+from inkdigit.vision.preprocess import ImageError, preprocess, read_file
+from inkdigit.vision.segment import segment
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
 CHUNK = 1024  # images per model call in this process: large batches amortise ONNX Runtime's per-call cost

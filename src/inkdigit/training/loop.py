@@ -31,14 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from inkdigit.data import load, split_train_val
-from inkdigit.data.idx import write_atomic
-from inkdigit.models import MODELS, build_model, count_parameters
+from inkdigit.errors import TrainError
+from inkdigit.fsutil import write_atomic
 from inkdigit.provenance import provenance
 from inkdigit.signals import sigterm_as_interrupt
-
-
-class TrainError(RuntimeError):
-    """A run cannot start or continue (bad settings, existing run dir, missing checkpoint); one line."""
+from inkdigit.training.nets import MODELS, build_model, count_parameters
 
 
 @dataclass
@@ -227,7 +224,7 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     """The batch augmentation for this run, or None."""
     if not cfg.augment:
         return None
-    from inkdigit.augment import augment_batch  # only runs that augment pay for importing it
+    from inkdigit.training.augment import augment_batch  # only runs that augment pay for importing it
 
     return augment_batch
 
@@ -250,7 +247,7 @@ def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], N
     """'fused' (the paper net's C step) or 'torch' for a resolved cfg; TrainError if 'fused' cannot be had."""
     if cfg.engine == "torch":
         return "torch"
-    from inkdigit import paper_kernel
+    from inkdigit.training.fused import kernel as paper_kernel
 
     why = paper_kernel.unsupported(cfg, device)
     if why is None:
@@ -350,7 +347,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
     fused = None
     if engine == "fused":
-        from inkdigit.paper_kernel import KernelError, PaperStep
+        from inkdigit.training.fused.kernel import KernelError, PaperStep
 
         try:
             fused = PaperStep(model, opt, x_tr, y_tr, seed=cfg.seed, batch_size=cfg.batch_size,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inkdigit.data.idx import write_atomic
+from inkdigit.fsutil import write_atomic
 
 
 @dataclass
@@ -199,8 +199,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     import torch
 
     from inkdigit.data import load
-    from inkdigit.export import Probabilities, set_temperature
-    from inkdigit.train import load_run, predict_logits, to_tensor
+    from inkdigit.training.export import Probabilities, set_temperature
+    from inkdigit.training.loop import load_run, predict_logits, to_tensor
 
     run = Path(run_dir)
     model, config, metrics = load_run(run)

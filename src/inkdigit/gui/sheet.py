@@ -14,7 +14,7 @@ from tkinter import font as tkfont
 
 from PIL import Image, ImageDraw
 
-from inkdigit.gui_theme import ACCENT, BORDER, CANVAS_BG, HINT, INK, SHADOW, png_photo
+from inkdigit.gui.theme import ACCENT, BORDER, CANVAS_BG, HINT, INK, SHADOW, png_photo
 
 # A 4:3 sheet: roomy for one digit, wide enough for a short number.
 PAGE_ASPECT = 4 / 3

@@ -1,0 +1,68 @@
+"""Every error a user can cause, in one place.
+
+Each derives from `InkdigitError`, so the CLI prints any of them as one line (exit 1) and the server maps
+each kind to one HTTP status. Each also keeps the built-in base it had (ValueError, RuntimeError, ...), so
+code that caught the built-in one still catches it.
+"""
+
+from __future__ import annotations
+
+
+class InkdigitError(Exception):
+    """A user-facing error: its message is one line that says what is wrong and what to do."""
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+class CliError(InkdigitError):
+    """A command cannot do what was asked (a bad combination of inputs, a missing checkout)."""
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+class IdxError(InkdigitError, ValueError):
+    """An IDX file is missing, truncated or corrupt; the message is one line naming the file."""
+
+
+class MissingDataError(InkdigitError, FileNotFoundError):
+    """The dataset is not in the cache; the message says to run `inkdigit fetch`."""
+
+
+class FetchError(InkdigitError, RuntimeError):
+    """No source could provide a verified copy of a dataset; the message says what was tried."""
+
+
+# --- recognition -------------------------------------------------------------------------------------
+
+class ImageError(InkdigitError, ValueError):
+    """The input cannot be used as a picture of a digit (undecodable, bad shape or mode, too small)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The picture is over the size limit, or is a decompression bomb."""
+
+
+class NoInkError(ImageError):
+    """The picture is blank or uniform: there is nothing to read."""
+
+
+class ModelNotFoundError(InkdigitError, ValueError):
+    """No bundled model of that name and no such .onnx file; the message lists what exists."""
+
+
+class ServeError(InkdigitError, RuntimeError):
+    """The server could not start (for example the port is taken); the message is one line."""
+
+
+# --- training ----------------------------------------------------------------------------------------
+
+class TrainError(InkdigitError, RuntimeError):
+    """A run cannot start or continue (bad settings, existing run dir, missing checkpoint); one line."""
+
+
+class KernelError(InkdigitError, RuntimeError):
+    """The fused kernel cannot be built or used here; one line saying why."""
+
+
+class ExportError(InkdigitError, RuntimeError):
+    """An export failed or its ONNX output disagrees with torch; one line."""

@@ -1,0 +1,1 @@
+"""Torch-free image work: decoding, ink analysis, connected components, MNIST normalisation, segmentation."""
