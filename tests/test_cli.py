@@ -172,7 +172,7 @@ def test_a_ctrl_c_during_a_commands_imports_is_held_until_they_finish(monkeypatc
         events.append(f"imported {name}")
 
     monkeypatch.setattr(cli.importlib, "import_module", import_module)
-    monkeypatch.setattr(cli, "cmd_fetch", lambda args: events.append("ran fetch"))
+    monkeypatch.setattr(cli.fetch, "run", lambda args: events.append("ran fetch"))
     assert cli.main(["fetch"]) == 130
     assert events == ["imported inkdigit.data"]  # the import finished; the command never started
     assert capsys.readouterr().err.strip() == "inkdigit: interrupted"
@@ -187,7 +187,7 @@ def test_a_ctrl_c_that_a_library_wrapped_is_still_interrupted(monkeypatch, capsy
         except KeyboardInterrupt as e:
             raise RuntimeError("Error calling __set_name__") from e
 
-    monkeypatch.setattr(cli, "cmd_fetch", wrapped)
+    monkeypatch.setattr(cli.fetch, "run", wrapped)
     assert cli.main(["fetch"]) == 130
     assert capsys.readouterr().err.strip() == "inkdigit: interrupted"
 

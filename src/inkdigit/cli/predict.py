@@ -1,201 +1,24 @@
-"""`inkdigit predict`: read image files, folders or stdin; a table by default, JSON lines with --json.
-
-Unreadable inputs are reported one line each on stderr while the rest are still read; the exit code is
-1 if any input failed, else 0.
-"""
+"""`inkdigit predict`: read digits (or written numbers) in image files, folders or stdin."""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import json
-import multiprocessing as mp
-import os
-import signal
-import sys
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-
-from inkdigit.errors import CliError
-from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
-from inkdigit.vision.preprocess import ImageError, preprocess, read_file
-from inkdigit.vision.segment import segment
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
-CHUNK = 1024  # images per model call in this process: large batches amortise ONNX Runtime's per-call cost
-BATCH = 256  # images per task sent to a worker process (and per model call there)
-PARALLEL_FROM = 256  # fewer images are read in this process: workers would cost more than they save
+HELP = "read digits in image files, a folder, or stdin (-)"
+HEAVY = "inkdigit.cli.reading"
 
 
-def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
-    """(name, error or None) per input: folders expand to their image files, sorted; '-' is stdin."""
-    for item in inputs:
-        if item == "-":
-            yield "-", None
-            continue
-        p = Path(item)
-        if p.is_dir():
-            # scandir: the file type comes with the listing (no stat per file: 10,000 files in ~10 ms).
-            with os.scandir(p) as entries:
-                files = sorted(e.path for e in entries
-                               if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
-            if not files:
-                yield item, "folder has no image files"
-            for f in files:
-                yield f, None
-        elif p.exists():
-            yield item, None
-        else:
-            yield item, "no such file"
+def add_arguments(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("inputs", nargs="+", metavar="IMAGE|DIR|-", help="image files, folders, or - for stdin")
+    pr.add_argument("--model", default=None, help="bundled model name or .onnx path (default: bundled default)")
+    pr.add_argument("--top-k", type=int, default=3, help="how many candidates to show")
+    pr.add_argument("--number", action="store_true", help="read a written number (several digits)")
+    pr.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    pr.add_argument("--min-confidence", type=float, default=None,
+                    help="flag answers below this confidence (0..1) as not sure (default: the model's)")
 
 
-def _read_source(name: str) -> bytes:
-    return sys.stdin.buffer.read() if name == "-" else read_file(name)
+def run(args: argparse.Namespace) -> int:
+    from inkdigit.cli.reading import run_predict
 
-
-def _prepare(name: str, number: bool) -> tuple[str, object]:
-    """Read and preprocess one input; returns (name, 28x28 array | list of pieces | error string)."""
-    try:
-        data = _read_source(name)
-        return name, (segment(data) if number else preprocess(data))
-    except ImageError as e:
-        return name, str(e)
-    except OSError as e:
-        return name, e.strerror or str(e)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What every batch of inputs needs to be read and reported the same way (sent to worker processes)."""
-
-    model: str
-    min_confidence: float
-    top_k: int
-    number: bool
-    json: bool
-    width: int  # of the file column in the table
-
-
-_worker_predictor = None  # the model of a worker process, loaded once by _start_worker
-
-
-def _start_worker(job: _Job) -> None:
-    global _worker_predictor
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C: this process's parent stops the pool
-    _worker_predictor = Predictor(job.model, min_confidence=job.min_confidence, threads=1)
-
-
-def _read_batch(names: list[str], job: _Job, predictor=None) -> tuple[list[str], list[tuple[str, str]]]:
-    """Read, preprocess and classify `names` → (output lines in input order, (name, error) per failure)."""
-    predictor = predictor or _worker_predictor
-    prepared = [_prepare(n, job.number) for n in names]
-    good = [(n, v) for n, v in prepared if not isinstance(v, str)]
-    errors = [(n, v) for n, v in prepared if isinstance(v, str)]
-    if not good:
-        return [], errors
-    return (_number_lines if job.number else _digit_lines)(predictor, good, job), errors
-
-
-def _worker_count(names: list[str]) -> int:
-    """Worker processes worth starting for `names` (0: this process alone is faster).
-
-    Reading one small image is ~150 µs of mostly Python-level work that holds the GIL, so threads cannot
-    use a second core; forked workers can (they start in milliseconds with everything already imported).
-    """
-    cores = usable_cores()
-    if len(names) < PARALLEL_FROM or cores < 2 or "-" in names or "fork" not in mp.get_all_start_methods():
-        return 0
-    return min(cores, 8)
-
-
-def _results(names: list[str], job: _Job, predictor, workers: int
-             ) -> Iterator[tuple[list[str], list[tuple[str, str]]]]:
-    """(lines, errors) for `names`, batch by batch in input order, in `workers` processes (0: here)."""
-    if not workers:
-        for start in range(0, len(names), CHUNK):
-            yield _read_batch(names[start : start + CHUNK], job, predictor)
-        return
-    batches = [names[s : s + BATCH] for s in range(0, len(names), BATCH)]
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_start_worker,
-                               initargs=(job,))
-    try:
-        yield from pool.map(functools.partial(_read_batch, job=job), batches)
-    except BrokenProcessPool:
-        # A worker died (a decoder crash, the out-of-memory killer): say so once instead of hanging.
-        raise CliError("a worker process stopped unexpectedly; "
-                       "run again with fewer files to find the one that crashes it") from None
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl+C or a closed pipe: do not finish the queue
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """Run the predict command for parsed CLI args; returns the exit code."""
-
-    if args.top_k < 1:
-        raise CliError("--top-k must be at least 1")
-    if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
-        raise CliError("--min-confidence must be between 0 and 1")
-    min_conf = args.min_confidence if args.min_confidence is not None else DEFAULT_MIN_CONFIDENCE
-    items = list(expand_inputs(args.inputs))
-    if sum(1 for n, _ in items if n == "-") > 1:
-        raise CliError("'-' (stdin) can be given only once")
-    pending = [n for n, err in items if err is None]
-    # One ORT thread when workers will be forked: no thread of ONNX Runtime may exist at fork time. This
-    # session also checks the model before any input is read (a bad --model is one error, not one per file).
-    workers = _worker_count(pending)
-    predictor = Predictor.load(args.model, min_confidence=min_conf, threads=1 if workers else None)
-    job = _Job(model=str(predictor.path), min_confidence=min_conf, top_k=args.top_k, number=args.number,
-               json=args.json, width=max([len(n) for n, _ in items] + [4]))
-    out = sys.stdout
-    if not args.json:
-        head = "number" if args.number else "digit"
-        out.write(f"{'file':<{job.width}}  {head:>6}  {'conf':>6}  {'':9}  top-{args.top_k}\n")
-    failures = 0
-    for n, err in items:
-        if err is not None:
-            failures += 1
-            print(f"inkdigit: error: {n}: {err}", file=sys.stderr)
-    for lines, errors in _results(pending, job, predictor, workers):
-        for n, msg in errors:
-            failures += 1
-            print(f"inkdigit: error: {n}: {msg}", file=sys.stderr)
-        if lines:
-            out.write("\n".join(lines) + "\n")
-    out.flush()
-    return 1 if failures else 0
-
-
-def _fmt_conf(c: float) -> str:
-    return f"{100 * c:5.1f}%"
-
-
-def _digit_lines(predictor, good: list[tuple[str, np.ndarray]], job: _Job) -> list[str]:
-    xs = np.stack([v for _, v in good])
-    probs = predictor.predict_arrays(xs)
-    lines = []
-    for (name, _), pred in zip(good, predictor.predictions(probs, xs, job.top_k)):
-        if job.json:
-            lines.append(json.dumps({"file": name, **pred.to_dict()}))
-        else:
-            top = "  ".join(f"{k}:{100 * q:.1f}%" for k, q in pred.top_k)
-            flag = "not sure" if pred.unsure else ""
-            lines.append(f"{name:<{job.width}}  {pred.label:>6}  {_fmt_conf(pred.confidence)}  {flag:<9}  {top}")
-    return lines
-
-
-def _number_lines(predictor, good: list[tuple[str, list]], job: _Job) -> list[str]:
-    lines = []
-    for name, pieces in good:
-        num = predictor.read_pieces(pieces, job.top_k)
-        if job.json:
-            lines.append(json.dumps({"file": name, **num.to_dict()}))
-        else:
-            per = " ".join(f"{p.label}({100 * p.confidence:.0f}%)" for p in num.digits)
-            flag = "not sure" if num.unsure else ""
-            lines.append(f"{name:<{job.width}}  {num.text:>6}  {_fmt_conf(num.confidence)}  {flag:<9}  {per}")
-    return lines
+    return run_predict(args)

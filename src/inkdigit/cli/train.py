@@ -1,0 +1,58 @@
+"""`inkdigit train`: train a model into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from inkdigit.cli.common import add_data_dir
+
+HELP = "train a model into a run directory"
+HEAVY = "inkdigit.training.loop"
+
+
+def add_arguments(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--model", default="paper", help="registered model name")
+    t.add_argument("--dataset", default="mnist", help="registered dataset name")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
+    t.add_argument("--batch-size", type=int, default=None, help="batch size (default: the model's recipe)")
+    t.add_argument("--lr", type=float, default=None, help="(peak) learning rate (default: the model's recipe)")
+    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None, help="default: recipe")
+    t.add_argument("--schedule", choices=["constant", "onecycle"], default=None, help="default: recipe")
+    t.add_argument("--weight-decay", type=float, default=None, help="default: recipe")
+    t.add_argument("--label-smoothing", type=float, default=None, help="default: recipe")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="canvas-like augmentation on the fly (default: recipe)")
+    t.add_argument("--clean-epochs", type=int, default=None,
+                   help="train the last N epochs without augmentation (default: recipe)")
+    t.add_argument("--ema", type=float, default=None, help="EMA decay of weights, 0 = off (default: recipe)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
+    t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    t.add_argument("--engine", choices=["auto", "torch", "fused"], default="auto",
+                   help="training step: fused = the paper net's C kernel (Adam or AdamW, CPU), torch = eager "
+                        "PyTorch, auto = fused where it applies (default: %(default)s)")
+    t.add_argument("--out", default=None, help="run directory (default: runs/<model>-seed<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--dry-run", action="store_true", help="train a few batches on a small slice (smoke test)")
+    t.add_argument("--target-accuracy", type=float, default=None,
+                   help="exit non-zero if test accuracy (percent) ends below this")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar, just the epoch lines")
+    add_data_dir(t)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inkdigit.training.loop import TrainConfig, train
+
+    cfg = TrainConfig(
+        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, augment=args.augment, clean_epochs=args.clean_epochs, ema=args.ema,
+        seed=args.seed, val_size=args.val_size, threads=args.threads,
+        device=args.device, engine=args.engine, dry_run=args.dry_run,
+        target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,
+    )
+    out = args.out or os.path.join("runs", f"{args.model}-seed{args.seed}" + ("-dry" if args.dry_run else ""))
+    train(cfg, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress)
+    return 0
