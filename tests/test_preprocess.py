@@ -654,10 +654,10 @@ def flood_fill_components(mask: np.ndarray) -> list[set[tuple[int, int]]]:
 @given(hnp.arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))))
 def test_ink_components_are_the_8_connected_pieces(mask):
     """Specks are told from strokes by connected components: they must be exactly the 8-connected pieces."""
-    from inkdigit.vision.preprocess import _component_stats, _label_runs, _runs
+    from inkdigit.vision.components import component_stats, label_runs, mask_runs
 
-    runs = _runs(mask)
-    label, k = _label_runs(runs, mask.shape[1])
+    runs = mask_runs(mask)
+    label, k = label_runs(runs, mask.shape[1])
     truth = flood_fill_components(mask)
     assert k == len(truth)
     pieces: dict[int, set[tuple[int, int]]] = {}
@@ -665,7 +665,7 @@ def test_ink_components_are_the_8_connected_pieces(mask):
         pieces.setdefault(lab, set()).update((y, x) for x in range(a, b))
     assert sorted(map(sorted, pieces.values())) == sorted(map(sorted, truth))
     assert list(pieces) == sorted(pieces)  # labelled in order of first appearance
-    stats = _component_stats(runs, label, k) if k else np.zeros((0, 5))
+    stats = component_stats(runs, label, k) if k else np.zeros((0, 5))
     for lab, comp in pieces.items():
         ys, xs = zip(*comp)
         assert stats[lab].tolist() == [min(xs), min(ys), max(xs) + 1, max(ys) + 1, len(comp)]
@@ -673,7 +673,8 @@ def test_ink_components_are_the_8_connected_pieces(mask):
 
 def test_grown_mask_of_a_box_equals_the_whole_dilation_cropped():
     # The ink crop dilates only the digit's box (and a margin), not the whole analysis image.
-    from inkdigit.vision.preprocess import _dilate_square, _grown
+    from inkdigit.vision.ink import grown_mask
+    from inkdigit.vision.ops import dilate_square
 
     rng = np.random.default_rng(0)
     for _ in range(500):
@@ -681,4 +682,4 @@ def test_grown_mask_of_a_box_equals_the_whole_dilation_cropped():
         mask = rng.random((h, w)) < rng.random()
         y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
         y1, x1 = int(rng.integers(y0 + 1, h + 1)), int(rng.integers(x0 + 1, w + 1))
-        assert np.array_equal(_grown(mask, (x0, y0, x1, y1)), _dilate_square(mask)[y0:y1, x0:x1])
+        assert np.array_equal(grown_mask(mask, (x0, y0, x1, y1)), dilate_square(mask)[y0:y1, x0:x1])

@@ -1,6 +1,6 @@
 """Split a written number ("2026") into its digits, left to right, each preprocessed like a single digit.
 
-Connected components of the ink (see :mod:`inkdigit.vision.preprocess`) are merged when they belong to one digit
+Connected components of the ink (see :mod:`inkdigit.vision.ink`) are merged when they belong to one digit
 (a "5" with a lifted top bar, a "4" in two strokes: their horizontal extents overlap), specks are dropped,
 and a box much wider than a digit (touching digits) is cut at the column-projection minima.
 """
@@ -13,16 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.vision.preprocess import (
-    WORK_SIDE,
-    _analyse,
-    _dilate_square,
-    _Ink,
-    _ink_crop,
-    _model_input,
-    _paint,
-    _to_picture,
-)
+from inkdigit.vision.components import paint_runs
+from inkdigit.vision.decode import to_picture
+from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
+from inkdigit.vision.normalise import model_input
+from inkdigit.vision.ops import dilate_square
 
 __all__ = ["DigitPiece", "segment"]
 
@@ -53,8 +48,51 @@ class DigitPiece:
     image: np.ndarray  # float32 [28,28] in [0,1], white on black
 
 
-def _extent(comps: np.ndarray, g: list[int]) -> tuple[int, int, int, int]:
-    return (int(comps[g, 0].min()), int(comps[g, 1].min()), int(comps[g, 2].max()), int(comps[g, 3].max()))
+def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
+    """A written number -> its digits, left to right, each preprocessed like a single digit.
+
+    Raises NoInkError when the image is blank and ImageError when it is unusable.
+    """
+    # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
+    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE)
+    comps = found.comps
+    groups = _group(comps)
+    boxes = [_extent(comps, g) for g in groups]
+    tallest = max(b[3] - b[1] for b in boxes)
+    # Dots: groups much smaller than the tallest digit.
+    kept = [(g, b) for g, b in zip(groups, boxes, strict=True)
+            if max(b[2] - b[0], b[3] - b[1]) >= DOT_FRACTION * tallest]
+    # The width of one digit in this number, from the digits that look like one (not a "1", not a run of
+    # touching digits), kept within a plausible range of the line height.
+    heights = [b[3] - b[1] for _, b in kept]
+    line = float(np.median([h for h in heights if h >= 0.5 * tallest]))
+    widths = [b[2] - b[0] for _, b in kept if 0.45 <= (b[2] - b[0]) / max(b[3] - b[1], 1) <= 1.1]
+    lone = len(kept) < 2 or not widths
+    ref = DEFAULT_ASPECT * line if lone else min(max(float(np.median(widths)), 0.6 * line), 0.9 * line)
+
+    pieces: list[tuple[float, DigitPiece]] = []
+    for g, (x0, y0, x1, y1) in kept:
+        sel = np.isin(found.run_label, g)
+        runs = found.runs[sel] - np.array([y0, x0, x0])
+        mask = paint_runs((y1 - y0, x1 - x0), runs)
+        # Only this group's ink (a neighbour's stroke may reach into the box), with its soft edges.
+        grown = dilate_square(mask)
+        # Touching digits are one connected piece: a group wide only because it gathered fragments is not.
+        main = int((comps[g, 2] - comps[g, 0]).max())
+        cuts = _split(mask.sum(axis=0).astype(np.float32), main, line, ref, lone)
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            rows = np.flatnonzero(mask[:, a:b].any(axis=1))
+            if rows.size == 0:
+                continue
+            r0, r1 = int(rows[0]), int(rows[-1]) + 1
+            box = (x0 + a, y0 + r0, x0 + b, y0 + r1)
+            part, step = ink_crop(found, box, keep=grown[r0:r1, a:b])
+            if float(part.max()) <= 0.02:
+                continue
+            piece = DigitPiece(box=_to_source(found, box), image=model_input(part, reduced=step > 1))
+            pieces.append((x0 + (a + b) / 2, piece))
+    pieces.sort(key=lambda p: p[0])
+    return [p for _, p in pieces]
 
 
 def _group(comps: np.ndarray) -> list[list[int]]:
@@ -94,23 +132,8 @@ def _group(comps: np.ndarray) -> list[list[int]]:
     return groups
 
 
-def _cuts(smooth: np.ndarray, n: int) -> list[int]:
-    """Columns cutting a run of n touching digits: projection minima near the evenly spaced positions."""
-    w = len(smooth)
-    cuts = [0]
-    for k in range(1, n):
-        ideal = k * w / n
-        half = 0.3 * w / n
-        lo, hi = max(cuts[-1] + 1, int(ideal - half)), min(w - 1, int(math.ceil(ideal + half)))
-        if hi <= lo:
-            cuts.append(min(w - 1, max(cuts[-1] + 1, round(ideal))))
-            continue
-        cols = np.arange(lo, hi + 1)
-        # Prefer the emptiest column; among near-equal ones, the one nearest the even split.
-        cost = smooth[lo : hi + 1] + 0.02 * float(smooth.max()) * np.abs(cols - ideal) / max(half, 1)
-        cuts.append(int(cols[np.argmin(cost)]))
-    cuts.append(w)
-    return cuts
+def _extent(comps: np.ndarray, g: list[int]) -> tuple[int, int, int, int]:
+    return (int(comps[g, 0].min()), int(comps[g, 1].min()), int(comps[g, 2].max()), int(comps[g, 3].max()))
 
 
 def _split(profile: np.ndarray, main: int, line: float, ref: float, lone: bool) -> list[int]:
@@ -139,7 +162,26 @@ def _split(profile: np.ndarray, main: int, line: float, ref: float, lone: bool) 
     return best[1]
 
 
-def _to_source(found: _Ink, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def _cuts(smooth: np.ndarray, n: int) -> list[int]:
+    """Columns cutting a run of n touching digits: projection minima near the evenly spaced positions."""
+    w = len(smooth)
+    cuts = [0]
+    for k in range(1, n):
+        ideal = k * w / n
+        half = 0.3 * w / n
+        lo, hi = max(cuts[-1] + 1, int(ideal - half)), min(w - 1, int(math.ceil(ideal + half)))
+        if hi <= lo:
+            cuts.append(min(w - 1, max(cuts[-1] + 1, round(ideal))))
+            continue
+        cols = np.arange(lo, hi + 1)
+        # Prefer the emptiest column; among near-equal ones, the one nearest the even split.
+        cost = smooth[lo : hi + 1] + 0.02 * float(smooth.max()) * np.abs(cols - ideal) / max(half, 1)
+        cuts.append(int(cols[np.argmin(cost)]))
+    cuts.append(w)
+    return cuts
+
+
+def _to_source(found: Ink, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     sx, sy = found.scale
     w, h = found.source_size
     x0, y0, x1, y1 = box
@@ -149,50 +191,3 @@ def _to_source(found: _Ink, box: tuple[int, int, int, int]) -> tuple[int, int, i
         min(w, math.ceil(x1 * sx)),
         min(h, math.ceil(y1 * sy)),
     )
-
-
-def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
-    """A written number -> its digits, left to right, each preprocessed like a single digit.
-
-    Raises NoInkError when the image is blank and ImageError when it is unusable.
-    """
-    # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
-    found = _analyse(*_to_picture(source, max_side), WORK_SIDE)
-    comps = found.comps
-    groups = _group(comps)
-    boxes = [_extent(comps, g) for g in groups]
-    tallest = max(b[3] - b[1] for b in boxes)
-    # Dots: groups much smaller than the tallest digit.
-    kept = [(g, b) for g, b in zip(groups, boxes, strict=True)
-            if max(b[2] - b[0], b[3] - b[1]) >= DOT_FRACTION * tallest]
-    # The width of one digit in this number, from the digits that look like one (not a "1", not a run of
-    # touching digits), kept within a plausible range of the line height.
-    heights = [b[3] - b[1] for _, b in kept]
-    line = float(np.median([h for h in heights if h >= 0.5 * tallest]))
-    widths = [b[2] - b[0] for _, b in kept if 0.45 <= (b[2] - b[0]) / max(b[3] - b[1], 1) <= 1.1]
-    lone = len(kept) < 2 or not widths
-    ref = DEFAULT_ASPECT * line if lone else min(max(float(np.median(widths)), 0.6 * line), 0.9 * line)
-
-    pieces: list[tuple[float, DigitPiece]] = []
-    for g, (x0, y0, x1, y1) in kept:
-        sel = np.isin(found.run_label, g)
-        runs = found.runs[sel] - np.array([y0, x0, x0])
-        mask = _paint((y1 - y0, x1 - x0), runs)
-        # Only this group's ink (a neighbour's stroke may reach into the box), with its soft edges.
-        grown = _dilate_square(mask)
-        # Touching digits are one connected piece: a group wide only because it gathered fragments is not.
-        main = int((comps[g, 2] - comps[g, 0]).max())
-        cuts = _split(mask.sum(axis=0).astype(np.float32), main, line, ref, lone)
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            rows = np.flatnonzero(mask[:, a:b].any(axis=1))
-            if rows.size == 0:
-                continue
-            r0, r1 = int(rows[0]), int(rows[-1]) + 1
-            box = (x0 + a, y0 + r0, x0 + b, y0 + r1)
-            part, step = _ink_crop(found, box, keep=grown[r0:r1, a:b])
-            if float(part.max()) <= 0.02:
-                continue
-            piece = DigitPiece(box=_to_source(found, box), image=_model_input(part, reduced=step > 1))
-            pieces.append((x0 + (a + b) / 2, piece))
-    pieces.sort(key=lambda p: p[0])
-    return [p for _, p in pieces]
