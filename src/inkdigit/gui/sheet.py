@@ -14,14 +14,13 @@ from tkinter import font as tkfont
 
 from PIL import Image, ImageDraw
 
+from inkdigit.gui.present import Box
 from inkdigit.gui.theme import ACCENT, BORDER, CANVAS_BG, HINT, INK, SHADOW, png_photo
 
 # A 4:3 sheet: roomy for one digit, wide enough for a short number.
 PAGE_ASPECT = 4 / 3
 IMAGE_SIZE = (640, 480)  # the in-memory ink image the model reads (black ink on white)
 PAGE_MARGIN = 14  # px of canvas around the sheet
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Sheet:
         self.canvas = canvas
         self.fonts = fonts
         self.brush = 0.07  # fraction of page height
-        self.hint = "Draw a digit here"
+        self.hint = ""  # shown on the empty sheet; the window sets it for the current mode
         self.strokes: list[Stroke] = []
         self.opened: Image.Image | None = None  # an opened image file replaces the drawing until cleared
         self.opened_bytes: bytes | None = None
