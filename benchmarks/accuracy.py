@@ -53,8 +53,11 @@ def run_one(model: str, seed: int, args: argparse.Namespace, x_test, y_test) -> 
     """Train (or reuse) one run; returns its numbers incl. the per-epoch test accuracy of its snapshots."""
     import torch
 
+    from inkdigit.training.config import TrainConfig
     from inkdigit.training.export import TTA_ROTATIONS, Probabilities
-    from inkdigit.training.loop import TrainConfig, evaluate_split, load_run, predict_logits, saved_settings, train
+    from inkdigit.training.loop import train
+    from inkdigit.training.runs import load_run, saved_settings
+    from inkdigit.training.tensors import evaluate_split, predict_logits
 
     out = Path(args.out_dir) / f"{run_prefix(model, args)}-seed{seed}"
     snapshots: dict[int, dict] = {}
@@ -185,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inkdigit.data import load
-    from inkdigit.training.loop import to_tensor
     from inkdigit.training.nets import MODELS
+    from inkdigit.training.tensors import to_tensor
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]

@@ -4,10 +4,10 @@
     python benchmarks/recipe_search.py --seeds 3 --parallel 11 --data-dir DIR   # all, on a GPU machine
 
 Meant for a GPU, where a 14-epoch run takes ~30-120 s and a dozen share the card; on a 2-core CPU one run
-takes ~9 minutes. Each variant is a set of `TrainConfig` overrides on top of resnet-small's registered
-recipe (`widths` builds a wider net instead). Prints one JSON line per finished run, then a table of test
-accuracy (mean ± std over the seeds) and final validation accuracy per variant; --out writes the runs
-as JSON. The session-3 search in docs/experiments.md is this script's output on an H100.
+takes ~9 minutes. Each variant is a set of `TrainConfig` overrides on top of resnet-small's recipe
+(src/inkdigit/training/recipes.py; `widths` builds a wider net instead). Prints one JSON line per finished
+run, then a table of test accuracy (mean ± std over the seeds) and final validation accuracy per variant;
+--out writes the runs as JSON. The session-3 search in docs/experiments.md is this script's output on an H100.
 """
 
 from __future__ import annotations
@@ -49,23 +49,25 @@ def run(name: str, seed: int, data_dir: str | None, threads: int) -> dict:
     """Train one (variant, seed) in a scratch dir; returns its test and final validation accuracy."""
     import functools
 
-    from inkdigit.training import loop as T
     from inkdigit.training import nets as models
+    from inkdigit.training.config import TrainConfig
+    from inkdigit.training.loop import train
     from inkdigit.training.nets.resnet import ResNetSmall
+    from inkdigit.training.tensors import pick_device
 
     overrides = dict(VARIANTS[name])
     widths = overrides.pop("widths", None)
     if widths:  # this process only: resnet-small's entry builds the wider net
         info = models.MODELS["resnet-small"]
         models.MODELS["resnet-small"] = models.ModelInfo(
-            info.name, info.description, functools.partial(ResNetSmall, widths), info.defaults)
-    cfg = T.TrainConfig(model="resnet-small", seed=seed, threads=threads, **overrides)
+            info.name, info.description, functools.partial(ResNetSmall, widths))
+    cfg = TrainConfig(model="resnet-small", seed=seed, threads=threads, **overrides)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        m = T.train(cfg, tmp, data_dir=data_dir, progress=False, log=lambda _: None)
+        m = train(cfg, tmp, data_dir=data_dir, progress=False, log=lambda _: None)
     return {"variant": name, "seed": seed, "test": m["test_accuracy"], "val": m["epochs"][-1]["val_acc"],
             "train_seconds": m["train_seconds"], "wall_seconds": round(time.perf_counter() - t0, 1),
-            "device": str(T.pick_device("auto"))}
+            "device": str(pick_device("auto"))}
 
 
 def main() -> int:

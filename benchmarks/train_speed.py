@@ -31,7 +31,9 @@ def main() -> None:
 
     import torch
 
-    from inkdigit.training.loop import TrainConfig, saved_config, train
+    from inkdigit.training.config import TrainConfig
+    from inkdigit.training.loop import train
+    from inkdigit.training.runs import saved_config
 
     rows = []
     for seed in range(args.seeds):

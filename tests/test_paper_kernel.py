@@ -9,10 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inkdigit.training.fused import kernel as paper_kernel
-from inkdigit.training.fused.kernel import KernelError, PaperStep
-from inkdigit.training.loop import TrainConfig, TrainError, train
+from inkdigit.errors import KernelError, TrainError
+from inkdigit.training.config import TrainConfig
+from inkdigit.training.fused import build as paper_kernel
+from inkdigit.training.fused.step import PaperStep
+from inkdigit.training.loop import train
 from inkdigit.training.nets import build_model
+from inkdigit.training.steps import make_step
 
 
 @pytest.fixture
@@ -89,6 +92,27 @@ def test_steps_match_torch(variant):
             assert torch.allclose(pa.detach(), pb.detach(), atol=1e-5, rtol=0)
     step.sync()
     assert all(oa.state[p]["step"].item() == 4 for p in fa.parameters())
+
+
+@pytest.mark.parametrize("engine", ["torch", "fused"])
+def test_both_engines_train_behind_one_step_interface(engine):
+    x, y = digits(96)
+    torch.manual_seed(0)
+    net = build_model("paper")
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = make_step(engine, net, opt, x, y, TrainConfig(batch_size=32).resolved())
+    assert type(step).__name__ == {"torch": "TorchStep", "fused": "FusedStep"}[engine]
+    before = [p.detach().clone() for p in net.parameters()]
+    step.start_epoch()
+    step(torch.arange(32), None)
+    step(torch.arange(32, 64), x[32:64].transpose(2, 3))  # given images, in any memory layout
+    loss_sum, right = step.sums()
+    step.end_epoch()
+    assert loss_sum / 64 == pytest.approx(np.log(10), rel=0.2) and 0 <= right <= 64  # ~chance after two steps
+    assert all(opt.state[p]["step"].item() == 2 for p in net.parameters())  # as torch's Adam counts them
+    assert not any(torch.equal(a, p) for a, p in zip(before, net.parameters()))
+    step.start_epoch()
+    assert step.sums() == (0.0, 0.0)
 
 
 def test_masks_are_exact_dropout_and_keyed_by_seed_and_step():
@@ -213,6 +237,6 @@ def test_resume_keeps_the_step_the_run_started_with(tiny_data, tmp_path):
 
 def test_a_library_that_will_not_load_is_one_line(tmp_path, monkeypatch, fresh_library):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(paper_kernel, "_compile", lambda cc, out: out.write_bytes(b"not a shared library"))
+    monkeypatch.setattr(paper_kernel, "compile_kernel", lambda cc, out: out.write_bytes(b"not a shared library"))
     with pytest.raises(KernelError, match="cannot load the built kernel .*paper_kernel-"):
         fresh_library()

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from inkdigit.inference import Predictor, available_models
+from inkdigit.training.config import TrainConfig
 from inkdigit.training.export import ExportError, export_runs
-from inkdigit.training.loop import TrainConfig, train
+from inkdigit.training.loop import train
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from inkdigit.training.loop import TrainConfig, load_run, train
-from inkdigit.training.nets import MODELS, build_model, count_parameters
+from inkdigit.training.config import TrainConfig
+from inkdigit.training.loop import train
+from inkdigit.training.nets import build_model, count_parameters
+from inkdigit.training.recipes import RECIPES
+from inkdigit.training.runs import load_run
 
 
 def test_registered_with_a_recipe_that_needs_no_flags():
-    info = MODELS["resnet-small"]
+    recipe = RECIPES["resnet-small"]
     cfg = TrainConfig(model="resnet-small").resolved()
     # `inkdigit train --model resnet-small` alone must reproduce the shipped model: the recipe is complete.
     assert cfg.augment is True and cfg.schedule == "onecycle" and 0 < cfg.ema < 1
-    assert cfg.label_smoothing > 0 and cfg.optimizer == info.defaults["optimizer"]
-    assert cfg.epochs == info.defaults["epochs"] and cfg.batch_size == info.defaults["batch_size"]
+    assert cfg.label_smoothing > 0 and cfg.optimizer == recipe["optimizer"]
+    assert cfg.epochs == recipe["epochs"] and cfg.batch_size == recipe["batch_size"]
 
 
 def test_shape_size_and_batchnorm():

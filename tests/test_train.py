@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,8 +13,12 @@ import time
 import pytest
 import torch
 
-from inkdigit.training.loop import TrainConfig, TrainError, load_run, train
-from inkdigit.training.nets import build_model, count_parameters
+from inkdigit.errors import TrainError
+from inkdigit.training.config import TrainConfig
+from inkdigit.training.loop import train
+from inkdigit.training.nets import MODELS, build_model, count_parameters
+from inkdigit.training.recipes import RECIPES
+from inkdigit.training.runs import load_run
 
 
 def test_paper_net_is_the_papers_layers():
@@ -69,6 +74,41 @@ def test_resume_continues_to_the_same_result(tiny_data, tmp_path):
     assert [r["epoch"] for r in resumed["epochs"]] == [1, 2, 3]
     assert resumed["epochs"][-1]["train_loss"] == pytest.approx(full["epochs"][-1]["train_loss"], abs=1e-6)
     assert resumed["test_accuracy"] == full["test_accuracy"]
+
+
+def test_resumes_a_run_saved_before_newer_settings(tiny_data, tmp_path):
+    """A run dir from before --clean-epochs and --engine, with the unused `extra` setting: resumed as it ran."""
+    quiet = dict(data_dir=tiny_data, progress=False, log=lambda m: None)
+    whole = train(_cfg(engine="torch"), tmp_path / "whole", **quiet)
+    train(_cfg(epochs=1, engine="torch"), tmp_path / "old", **quiet)
+    (tmp_path / "old" / "model.pt").unlink()
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["engine"], config["settings"]["engine"], config["settings"]["clean_epochs"]
+    config["settings"]["extra"] = {}
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    resumed = train(TrainConfig(epochs=2), tmp_path / "old", resume=True, **quiet)
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert config["engine"] == "torch" and config["settings"]["clean_epochs"] == 0
+    assert "extra" not in config["settings"]
+    assert resumed["test_loss"] == whole["test_loss"]
+
+
+def test_every_registered_model_has_a_complete_recipe():
+    assert list(RECIPES) == list(MODELS)
+    for name, recipe in RECIPES.items():
+        cfg = TrainConfig(model=name).resolved()
+        # Only what belongs to the machine (threads) or to the caller (a target to check) is left unset.
+        assert [f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) is None] == ["threads",
+                                                                                           "target_accuracy"]
+        assert {k: getattr(cfg, k) for k in recipe} == recipe
+
+
+def test_a_setting_given_wins_over_the_recipe_even_when_false_or_zero():
+    recipe = RECIPES["resnet-small"]
+    cfg = TrainConfig(model="resnet-small", lr=0.05, augment=False, ema=0.0, label_smoothing=0.0).resolved()
+    assert (cfg.lr, cfg.augment, cfg.ema, cfg.label_smoothing) == (0.05, False, 0.0, 0.0)
+    assert (cfg.epochs, cfg.optimizer, cfg.schedule) == (recipe["epochs"], recipe["optimizer"], recipe["schedule"])
+    assert recipe["augment"] is True and recipe["ema"] > 0  # the recipe itself is untouched
 
 
 def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tiny_data, tmp_path):
@@ -134,6 +174,7 @@ def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     done = torch.load(run / "checkpoint.pt", weights_only=True)["epoch"]
     assert 1 <= done < 500
+    assert f"interrupted after epoch {done}/500" in err  # the epoch the checkpoint holds, which resume goes on after
     r = subprocess.run([sys.executable, "-c", CHILD, "train", "--resume", "--epochs", str(done + 1), *common],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

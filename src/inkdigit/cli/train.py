@@ -12,20 +12,24 @@ HEAVY = "inkdigit.training.loop"
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
+    t.description = ("Train a model into a run directory. A training setting not given takes the model's "
+                     "recipe's value (src/inkdigit/training/recipes.py).")
+    recipe = "(default: the model's recipe)"
     t.add_argument("--model", default="paper", help="registered model name")
     t.add_argument("--dataset", default="mnist", help="registered dataset name")
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
-    t.add_argument("--batch-size", type=int, default=None, help="batch size (default: the model's recipe)")
-    t.add_argument("--lr", type=float, default=None, help="(peak) learning rate (default: the model's recipe)")
-    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None, help="default: recipe")
-    t.add_argument("--schedule", choices=["constant", "onecycle"], default=None, help="default: recipe")
-    t.add_argument("--weight-decay", type=float, default=None, help="default: recipe")
-    t.add_argument("--label-smoothing", type=float, default=None, help="default: recipe")
+    t.add_argument("--epochs", type=int, default=None, help=f"epochs {recipe}")
+    t.add_argument("--batch-size", type=int, default=None, help=f"batch size {recipe}")
+    t.add_argument("--lr", type=float, default=None, help=f"(peak) learning rate {recipe}")
+    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None, help=f"optimiser {recipe}")
+    t.add_argument("--schedule", choices=["constant", "onecycle"], default=None,
+                   help=f"learning-rate schedule {recipe}")
+    t.add_argument("--weight-decay", type=float, default=None, help=f"weight decay {recipe}")
+    t.add_argument("--label-smoothing", type=float, default=None, help=f"label smoothing {recipe}")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="canvas-like augmentation on the fly (default: recipe)")
+                   help=f"canvas-like augmentation on the fly {recipe}")
     t.add_argument("--clean-epochs", type=int, default=None,
-                   help="train the last N epochs without augmentation (default: recipe)")
-    t.add_argument("--ema", type=float, default=None, help="EMA decay of weights, 0 = off (default: recipe)")
+                   help=f"train the last N epochs without augmentation {recipe}")
+    t.add_argument("--ema", type=float, default=None, help=f"EMA decay of weights, 0 = off {recipe}")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
@@ -43,7 +47,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inkdigit.training.loop import TrainConfig, train
+    from inkdigit.training.config import TrainConfig
+    from inkdigit.training.loop import train
 
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -200,7 +200,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
 
     from inkdigit.data import load
     from inkdigit.training.export import Probabilities, set_temperature
-    from inkdigit.training.loop import load_run, predict_logits, to_tensor
+    from inkdigit.training.runs import load_run
+    from inkdigit.training.tensors import predict_logits, to_tensor
 
     run = Path(run_dir)
     model, config, metrics = load_run(run)

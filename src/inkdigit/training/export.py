@@ -115,7 +115,7 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
     "val_nll_after"}, or None (temperature left at 1) when the runs share no validation images.
     """
     from inkdigit.data import load, split_train_val
-    from inkdigit.training.loop import predict_logits, to_tensor
+    from inkdigit.training.tensors import predict_logits, to_tensor
 
     images, labels = load(settings[0].get("dataset", "mnist"), "train", data_dir)
     shared = None  # images held out by every run (their splits differ only if their val sizes do)
@@ -198,7 +198,8 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     """
     from inkdigit import __version__
     from inkdigit.provenance import provenance
-    from inkdigit.training.loop import load_run, predict_logits, to_tensor
+    from inkdigit.training.runs import load_run
+    from inkdigit.training.tensors import predict_logits, to_tensor
     from inkdigit.vision.preprocess import PREPROCESS_VERSION
 
     out = Path(out)

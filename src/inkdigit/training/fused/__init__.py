@@ -1,1 +1,2 @@
-"""The paper net's fused CPU training step: C source, its build, and its binding to torch tensors."""
+"""The paper net's fused CPU training step: C source (paper_kernel.c), its build (build.py), and its binding to
+torch tensors (step.py)."""

@@ -1,11 +1,11 @@
-/* One training step of the paper's CNN (models/paper.py) on the CPU, fused: forward, cross-entropy,
+/* One training step of the paper's CNN (nets/paper.py) on the CPU, fused: forward, cross-entropy,
  * backward and Adam in one call, on the torch tensors' own memory. OpenMP (where the compiler has it)
  * splits the batch's images, the dense layers' rows and Adam over the cores; every sum is taken in an order
  * that does not depend on the number of threads, so 1 or 8 threads give the same weights, bit for bit.
  *
- * Why this exists: at batch 32 eager PyTorch spends ~7 ms per step in dispatch and in kernels built for
+ * Why this exists: at batch 32 eager PyTorch spends most of a step in dispatch and in kernels built for
  * large shapes, while the arithmetic is ~60 MFLOP. Written for these exact shapes (8 channels = one AVX
- * vector) the step takes well under a millisecond. The maths is PyTorch's: tests/test_paper_kernel.py
+ * vector) the step is many times faster (docs/experiments.md). The maths is PyTorch's: tests/test_paper_kernel.py
  * checks losses, gradients and Adam updates against torch given the same dropout masks.
  *
  * Per image: x 28x28 -> conv1 8@5x5 -> relu -> pool 2 -> drop .25 -> conv2 16@3x3 -> relu -> pool 2
@@ -19,7 +19,7 @@
  * Dropout masks come from a counter-based generator keyed by (seed, Adam step, image in batch), so a step
  * is the same whatever ran before it (a resumed run needs no generator state), and the keep
  * probabilities are exact (a random byte >= 64 keeps with p 0.75, a random bit with p 0.5).
- * paper_kernel.py builds this with the system C compiler (GCC/Clang vector extensions, no intrinsics).
+ * build.py builds this with the system C compiler (GCC/Clang vector extensions, no intrinsics).
  */
 #include <math.h>
 #include <stdint.h>
@@ -43,7 +43,7 @@ static const vu8 BYTE_SHIFT = {0, 8, 16, 24, 0, 8, 16, 24};
 static inline v8 ld(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void st(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
-/* Everything a step reads or writes; paper_kernel.py fills it once per run. */
+/* Everything a step reads or writes; step.py (PaperStep) fills it once per run; build.py's Ctx mirrors it. */
 typedef struct {
     const float *x;       /* all training images [N][28][28], in [0,1] */
     const int64_t *y;     /* their labels [N], 0..9 */

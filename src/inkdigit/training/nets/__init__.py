@@ -1,4 +1,4 @@
-"""Model registry: build a torch network by name. Model classes do no I/O."""
+"""Model registry: build a torch network by name. Model classes do no I/O; their recipes are in recipes.py."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from inkdigit.training.nets.resnet import ResNetSmall
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registered network and the training recipe that is its default."""
+    """A registered network."""
 
     name: str
     description: str
     build: Callable[[], nn.Module]
-    defaults: dict
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -26,18 +25,12 @@ MODELS: dict[str, ModelInfo] = {
         name="paper",
         description="The paper's Keras Sequential CNN (conv8-conv16-dense256), reproduced layer for layer",
         build=PaperNet,
-        # The paper's recipe: Adam 1e-3, 5 epochs; batch 32 is Keras's default (the paper names none).
-        # On a CPU it trains with the fused step (paper_kernel.c), which splits each batch over the cores.
-        defaults={"epochs": 5, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "schedule": "constant"},
     ),
     "resnet-small": ModelInfo(
         name="resnet-small",
         description="Small ResNet-style CNN with batch norm (space-to-depth stem, 32-48-64-128 channels, one "
                     "residual block), trained with canvas-like augmentation, label smoothing and EMA weights",
         build=ResNetSmall,
-        # Chosen by the measurements in docs/experiments.md: 14 epochs take ~9.2 minutes on 2 quiet CPU cores.
-        defaults={"epochs": 14, "batch_size": 128, "lr": 0.1, "optimizer": "sgd", "schedule": "onecycle",
-                  "weight_decay": 5e-4, "label_smoothing": 0.1, "augment": True, "ema": 0.995},
     ),
 }
 

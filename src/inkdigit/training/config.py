@@ -1,0 +1,63 @@
+"""The settings of a training run, and their resolution: each setting as given, else the model's recipe's."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from inkdigit.errors import TrainError
+from inkdigit.training.recipes import RECIPES
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. None means "the model's recipe's value" (training/recipes.py, see `resolved`)."""
+
+    model: str = "paper"
+    dataset: str = "mnist"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None  # adam | adamw | sgd
+    schedule: str | None = None  # constant | onecycle
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    augment: bool | None = None
+    clean_epochs: int | None = None  # the last N epochs train on the images as they are (no augmentation)
+    ema: float | None = None  # EMA decay of the weights used for eval/export; 0 = off
+    seed: int = 0
+    val_size: int = 5000
+    threads: int | None = None  # None: all the cores torch would use
+    device: str = "auto"
+    engine: str = "auto"  # torch | fused (paper_kernel.c: the paper net, Adam(W), CPU) | auto: fused where it can
+    dry_run: bool = False
+    target_accuracy: float | None = None  # the run checks itself against this (test accuracy, 0..1)
+
+    def resolved(self) -> TrainConfig:
+        """A validated copy in which each setting left as None has the model's recipe's value."""
+        if self.model not in RECIPES:
+            raise TrainError(f"unknown model {self.model!r} (known: {', '.join(RECIPES)})")
+        recipe = RECIPES[self.model]
+        cfg = dataclasses.replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise TrainError for settings no run could use."""
+        checks = [
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.optimizer in (None, "adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),
+            (self.schedule in (None, "constant", "onecycle"), f"unknown schedule {self.schedule!r}"),
+            (self.clean_epochs is None or self.clean_epochs >= 0,
+             f"--clean-epochs must be >= 0, got {self.clean_epochs}"),
+            (self.ema is None or 0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}"),
+            (self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             f"unknown device {self.device!r}"),
+            (self.engine in ("auto", "torch", "fused"), f"unknown engine {self.engine!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise TrainError(msg)
