@@ -11,25 +11,48 @@ on 127.0.0.1.
 Closed loop (the default), each connection sends its next request as soon as the last is answered, so
 the server is saturated and latency = concurrency / throughput (Little's law). Open loop (--rate) offers
 a fixed rate and measures latency from when each request was due, the way real traffic sees it.
+
+--new-connections opens a new connection for every request (sent with `Connection: close`), the way one-off
+clients do; its latency includes connecting. --variant starts the server in other ways, to compare the
+shipped design with the standard ones (several variants and --rounds run them interleaved, one line each):
+
+    ours             `inkdigit serve`: connections handed out to whole-server workers, plain posts take the shortcut
+    no-shortcut      the same hand-out, every request through FastAPI's routing (create_app(shortcut=False))
+    uvicorn-workers  uvicorn's own worker processes (uvicorn.run(..., factory=True, workers=N)), with the shortcut
+    uvicorn-plain    uvicorn's own worker processes, every request through FastAPI's routing
+
+    python benchmarks/serve_load.py --requests 8000 --variant ours,no-shortcut,uvicorn-workers,uvicorn-plain --rounds 3
+    python benchmarks/serve_load.py --requests 8000 --variant ours,uvicorn-plain --rounds 3 --new-connections
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
 import re
+import select
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
+VARIANTS = ("ours", "no-shortcut", "uvicorn-workers", "uvicorn-plain")
+MODEL_ENV = "SERVE_LOAD_MODEL"  # the --model the uvicorn variants' factories load
+READY = "serve_load: worker ready"  # each uvicorn worker prints this once its app is built
+START_SECONDS = 120  # longest a server may take to start all its processes
+REQUEST_SECONDS = 30  # longest one request may take before the run is called stuck
 
 
 def canvas_png(side: int = 280, pen: int = 20) -> bytes:
@@ -80,53 +103,133 @@ def tree_cpu_seconds(pid: int) -> dict[str, float]:
             "client": time.process_time()}
 
 
-def start_server(model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int]:
-    """`serve()` in a subprocess on 127.0.0.1, port chosen by the OS; returns (process, host, port)."""
-    code = (
-        "import sys; from inkdigit.server.app import serve; "
-        "serve('127.0.0.1', 0, sys.argv[1] or None, None if sys.argv[2] == '' else int(sys.argv[2]), [])"
-    )
+def start_server(variant: str, model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int, int]:
+    """The server of one variant in a subprocess (its own process group) on 127.0.0.1, once all its processes
+    have loaded their models; returns (process, host, port, worker processes: 0 when it serves alone)."""
+    from inkdigit.server.supervise import default_processes
+
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, model or "", "" if workers is None else str(workers)],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, "127.0.0.1", int(match.group(1))
+    if variant in ("ours", "no-shortcut"):
+        code = (
+            "import sys; from inkdigit.server.start import serve; "
+            "serve('127.0.0.1', 0, sys.argv[1] or None, None if sys.argv[2] == '' else int(sys.argv[2]), [], "
+            "shortcut=sys.argv[3] == 'ours')"
+        )
+        args = [model or "", "" if workers is None else str(workers), variant]
+        count = None
+    else:
+        count = max(1, default_processes()) if workers is None else max(1, workers)
+        factory = "uvicorn_app" if variant == "uvicorn-workers" else "uvicorn_plain_app"
+        code = (
+            "import sys, uvicorn; from inkdigit.server.supervise import UVICORN_SETTINGS; "
+            f"uvicorn.run('serve_load:{factory}', factory=True, app_dir=sys.argv[1], host='127.0.0.1', "
+            "port=int(sys.argv[2]), workers=int(sys.argv[3]), **UVICORN_SETTINGS)"
+        )
+        env[MODEL_ENV] = model or ""
+        args = [str(Path(__file__).resolve().parent), str(free_port()), str(count)]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        if count is None:  # serve prints its URL once every worker is ready
+            line = read_line(proc, START_SECONDS)
+            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            if not match:
+                raise SystemExit(f"{variant}: server did not start: {line!r}")
+            return proc, "127.0.0.1", int(match.group(1)), default_processes() if workers is None else workers
+        for _ in range(count):  # uvicorn's workers listen on the shared socket once their app is built
+            line = read_line(proc, START_SECONDS)
+            if line.strip() != READY:
+                raise SystemExit(f"{variant}: server did not start: {line!r}")
+        return proc, "127.0.0.1", int(args[1]), count
+    except BaseException:
+        stop_server(proc)
+        raise
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The next line the server prints, or what it printed so far when it exits or ``timeout`` passes."""
+    assert proc.stdout is not None
+    fd, data = proc.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n") and time.monotonic() < deadline:
+        if select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            byte = os.read(fd, 1)  # one byte at a time: nothing of the next line is read ahead
+            if not byte:
+                break
+            data += byte
+    return data.decode(errors="replace")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop the server (SIGTERM, as a service manager does), then kill whatever is left of its process group."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        print(f"server {proc.pid} did not stop: killed", file=sys.stderr)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # any worker left behind
+    proc.wait()
+
+
+def uvicorn_app() -> Any:
+    """uvicorn-workers: the app as `serve` builds it (with the shortcut); uvicorn calls this in each worker."""
+    return _factory_app(shortcut=True)
+
+
+def uvicorn_plain_app() -> Any:
+    """uvicorn-plain: plain FastAPI routing for every request."""
+    return _factory_app(shortcut=False)
+
+
+def _factory_app(shortcut: bool) -> Any:
+    from inkdigit.server.app import create_app
+
+    app = create_app(os.environ.get(MODEL_ENV) or None, shortcut=shortcut)
+    print(READY, flush=True)
+    return app
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (uvicorn binds it again, with SO_REUSEADDR)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection that sends the same POST over and over."""
+    """One HTTP/1.1 client that sends the same request over and over: on one keep-alive connection, or
+    (``reuse=False``) on a new connection each time, opened as part of the request."""
 
-    def __init__(self, host: str, port: int, request: bytes) -> None:
-        self.host, self.port, self.request = host, port, request
+    def __init__(self, host: str, port: int, request: bytes, reuse: bool = True) -> None:
+        self.host, self.port, self.request, self.reuse = host, port, request, reuse
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.answered = 0
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def roundtrip(self) -> tuple[int, bytes]:
         """Send the request, read one full response; returns (status, body)."""
+        if self.writer is None:
+            await self.open()
         assert self.reader is not None and self.writer is not None
         self.writer.write(self.request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
         body = await self.reader.readexactly(int(match.group(1))) if match else b""
-        if re.search(rb"(?i)\r\nconnection:\s*close", head):
-            self.writer.close()
-            await self.open()
+        self.answered += 1
+        if not self.reuse or re.search(rb"(?i)\r\nconnection:\s*close", head):
+            self.close()
         return status, body
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        self.reader = self.writer = None
 
 
 async def wait_ready(host: str, port: int, timeout: float = 30) -> None:
@@ -134,10 +237,7 @@ async def wait_ready(host: str, port: int, timeout: float = 30) -> None:
     get = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     while True:
         try:
-            conn = Connection(host, port, get)
-            await conn.open()
-            status, _ = await conn.roundtrip()
-            conn.close()
+            status, _ = await Connection(host, port, get, reuse=False).roundtrip()
             if status == 200:
                 return
         except OSError:
@@ -147,21 +247,35 @@ async def wait_ready(host: str, port: int, timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
-async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: int) -> dict:
+async def watched(conns: list[Connection], work: Awaitable[Any]) -> Any:
+    """Await ``work``; stop the run if no connection gets an answer for REQUEST_SECONDS (a stuck server)."""
+    task = asyncio.ensure_future(work)
+    seen = sum(c.answered for c in conns)
+    while not (await asyncio.wait({task}, timeout=REQUEST_SECONDS))[0]:
+        if sum(c.answered for c in conns) == seen:
+            task.cancel()
+            raise SystemExit(f"no answer for {REQUEST_SECONDS} s: the server is stuck")
+        seen = sum(c.answered for c in conns)
+    return task.result()
+
+
+async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: int, workers: int) -> dict:
     png = canvas_png()
     path = "/api/predict" + ("?preview=true" if args.preview else "")
+    close = "Connection: close\r\n" if args.new_connections else ""
     request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n{close}"
         f"Content-Length: {len(png)}\r\n\r\n"
     ).encode() + png
     if args.healthz:  # the HTTP stack alone, without reading an image: what the server costs per request
-        request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n{close}\r\n".encode()
     await wait_ready(host, port)
 
-    conns = [Connection(host, port, request) for _ in range(args.concurrency)]
-    for c in conns:
-        await c.open()
-    status, body = await conns[0].roundtrip()
+    conns = [Connection(host, port, request, reuse=not args.new_connections) for _ in range(args.concurrency)]
+    if not args.new_connections:  # all keep-alive connections exist before the first request, as a page's do
+        for c in conns:
+            await c.open()
+    status, body = await watched(conns, conns[0].roundtrip())
     first = json.loads(body)
     if args.healthz:
         first = {"label": 7, "confidence": 1.0, "model": first.get("model")}
@@ -173,7 +287,7 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         for _ in range(max(1, args.warmup // len(conns))):
             await conn.roundtrip()
 
-    await asyncio.gather(*(warm(c) for c in conns))
+    await watched(conns, asyncio.gather(*(warm(c) for c in conns)))
 
     latencies: list[float] = []
     errors = 0
@@ -206,7 +320,7 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
             if len(latencies) == half:
                 rss["middle"] = tree_rss_mib(server_pid)
 
-    await asyncio.gather(*(worker(c) for c in conns))
+    await watched(conns, asyncio.gather(*(worker(c) for c in conns)))
     wall = time.perf_counter() - t_start
     cpu_end = tree_cpu_seconds(server_pid)
     rss["end"] = tree_rss_mib(server_pid)
@@ -220,11 +334,13 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         return lat_ms[min(len(lat_ms) - 1, int(p / 100 * len(lat_ms)))]
 
     return {
+        "variant": args.variant,
+        "new_connections": args.new_connections,
         "requests": len(lat_ms),
         "errors": errors,
         "concurrency": args.concurrency,
         "offered_rate": args.rate,
-        "workers": args.workers,
+        "workers": workers,
         "seconds": round(wall, 2),
         "requests_per_s": round(len(lat_ms) / wall, 1),
         "p50_ms": round(pct(50), 2),
@@ -244,16 +360,38 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
 
 
 def main() -> int:
+    args = parse_args()
+    failed = False
+    single = len(args.variants) == 1 and args.rounds == 1
+    for _ in range(args.rounds):  # interleaved: each round runs every variant once, in the order given
+        for variant in args.variants:
+            args.variant = variant
+            result = measure(args)
+            failed |= result["errors"] > 0
+            print(json.dumps(result) if args.json else result_line(result), flush=True)
+            if single and not args.json:
+                print(report(result), flush=True)
+    return 1 if failed else 0
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=20000, help="measured requests in all")
-    parser.add_argument("--concurrency", type=int, default=8, help="parallel keep-alive connections")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="parallel clients: keep-alive connections, or with --new-connections clients that "
+                        "each open a connection per request")
     parser.add_argument("--max-seconds", type=float, default=120, help="stop measuring after this long")
     parser.add_argument("--warmup", type=int, default=400, help="unmeasured requests first")
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: offer this many requests/s (at most --concurrency in flight) instead of "
                         "sending the next request as soon as the previous one is answered")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="a new connection for every request (Connection: close) instead of keep-alive ones")
+    parser.add_argument("--variant", default="ours",
+                        help=f"how the server runs, or several separated by commas: {', '.join(VARIANTS)}")
+    parser.add_argument("--rounds", type=int, default=1, help="run every variant this many times, interleaved")
     parser.add_argument("--workers", type=int, default=None,
                         help="server processes (default: serve's own default, one per core)")
     parser.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
@@ -261,54 +399,69 @@ def main() -> int:
     parser.add_argument(
         "--healthz", action="store_true", help="load GET /healthz instead (HTTP overhead only)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per run instead of a report")
     args = parser.parse_args()
+    args.variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown or not args.variants:
+        parser.error(f"--variant: unknown {', '.join(unknown) or 'none given'} (choose from {', '.join(VARIANTS)})")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
 
-    proc, host, port = start_server(args.model, args.workers)
+
+def measure(args: argparse.Namespace) -> dict:
+    """Start the server of ``args.variant``, load it, stop it; the measurements of the run."""
+    proc, host, port, workers = start_server(args.variant, args.model, args.workers)
     try:
         try:
             import uvloop  # noqa: F401 - a faster event loop keeps the load generator out of the way
 
-            result = uvloop.run(run_load(args, host, port, proc.pid))
+            return uvloop.run(run_load(args, host, port, proc.pid, workers))
         except ImportError:
-            result = asyncio.run(run_load(args, host, port, proc.pid))
+            return asyncio.run(run_load(args, host, port, proc.pid, workers))
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop_server(proc)
 
-    if args.json:
-        print(json.dumps(result))
-        return 0
+
+def result_line(result: dict) -> str:
+    """One line per run, with the variant first, for runs compared side by side."""
+    cpu, rss = result["cpu_ms_per_request"], result["server_rss_mib"]
+    load = f"{result['offered_rate']:g}/s offered" if result["offered_rate"] else "closed loop"
+    return (
+        f"{result['variant']:<15} {'new connections' if result['new_connections'] else 'keep-alive'} "
+        f"x{result['concurrency']}, {load}, {result['workers']} worker(s): "
+        f"{result['requests_per_s']:.0f} requests/s, p50 {result['p50_ms']:.2f} ms, p90 {result['p90_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms, {result['errors']} errors, "
+        f"{result['requests']} requests; CPU/request server {cpu['server']:.2f} workers {cpu['workers']:.2f} "
+        f"load generator {cpu['client']:.2f} ms; RSS {rss['start']:.1f} -> {rss['end']:.1f} MiB"
+    )
+
+
+def report(result: dict) -> str:
+    """The detailed report of one run."""
     rss = result["server_rss_mib"]
-    print(
-        f"inkdigit serve load test: {result['requests']} requests, concurrency {result['concurrency']}, "
-        + (f"offered {args.rate:g} requests/s (open loop), " if args.rate else "closed loop, ")
-        + f"{result['workers'] if result['workers'] is not None else 'default'} worker(s), {result['cpus']} CPUs, "
-        f"{result['png_bytes']} byte PNG"
-        f"{' with previews' if result['preview'] else ''}"
-    )
-    print(
-        f"  latency   p50 {result['p50_ms']:.2f} ms   p90 {result['p90_ms']:.2f} ms   "
-        f"p99 {result['p99_ms']:.2f} ms   max {result['max_ms']:.2f} ms"
-    )
-    print(
-        f"  throughput {result['requests_per_s']:.0f} requests/s over {result['seconds']:.1f} s, "
-        f"{result['errors']} errors"
-    )
-    print(
-        f"  server RSS  start {rss['start']:.1f} MiB   middle {rss['middle']:.1f} MiB   "
-        f"end {rss['end']:.1f} MiB"
-    )
     cpu = result["cpu_ms_per_request"]
-    print(
+    rate = result["offered_rate"]
+    return "\n".join([
+        f"inkdigit serve load test ({result['variant']}): {result['requests']} requests, "
+        f"concurrency {result['concurrency']}"
+        + (", a new connection per request, " if result["new_connections"] else ", ")
+        + (f"offered {rate:g} requests/s (open loop), " if rate else "closed loop, ")
+        + f"{result['workers']} worker(s), {result['cpus']} CPUs, "
+        f"{result['png_bytes']} byte PNG"
+        f"{' with previews' if result['preview'] else ''}",
+        f"  latency   p50 {result['p50_ms']:.2f} ms   p90 {result['p90_ms']:.2f} ms   "
+        f"p99 {result['p99_ms']:.2f} ms   max {result['max_ms']:.2f} ms",
+        f"  throughput {result['requests_per_s']:.0f} requests/s over {result['seconds']:.1f} s, "
+        f"{result['errors']} errors",
+        f"  server RSS  start {rss['start']:.1f} MiB   middle {rss['middle']:.1f} MiB   "
+        f"end {rss['end']:.1f} MiB",
         f"  CPU per request  server {cpu['server']:.2f} ms   workers {cpu['workers']:.2f} ms   "
-        f"load generator {cpu['client']:.2f} ms"
-    )
-    print(
+        f"load generator {cpu['client']:.2f} ms",
         f"  answer: {result['answer']['label']} ({result['answer']['confidence']:.3f}) "
-        f"from model {result['answer']['model']}"
-    )
-    return 0 if result["errors"] == 0 else 1
+        f"from model {result['answer']['model']}",
+    ])
 
 
 if __name__ == "__main__":

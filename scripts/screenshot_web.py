@@ -68,7 +68,7 @@ def placed(strokes: list[Stroke], cx: float, scale: float) -> list[Stroke]:
 
 def start_server() -> tuple[subprocess.Popen, str]:
     """`serve()` with the bundled model on a free loopback port; returns the process and its URL."""
-    code = "from inkdigit.server.app import serve; serve('127.0.0.1', 0, None, 1, [])"
+    code = "from inkdigit.server.start import serve; serve('127.0.0.1', 0, None, 1, [])"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(REPO / "src")}
     )

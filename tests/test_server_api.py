@@ -20,18 +20,25 @@ import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import product
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
 import pytest
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from inkdigit import inference
-from inkdigit.server.app import ServeError, create_app, is_loopback, serve
+from inkdigit.errors import ServeError
+from inkdigit.server.app import create_app
+from inkdigit.server.options import MODEL_NAME_MAX, ReadOptions, plain_options, read_options
+from inkdigit.server.start import is_loopback, serve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -526,8 +533,6 @@ def test_the_shortcut_answers_exactly_as_the_routes(client: TestClient, routed: 
 
 def test_the_shortcut_takes_plain_posts_and_leaves_the_rest(client: TestClient, seven_png: bytes) -> None:
     """A request the shortcut answers never reaches the route (whose options dependency counts calls)."""
-    from inkdigit.server.app import ReadOptions, read_options
-
     calls = []
 
     async def counted(model: str | None = None, top_k: int = 3, preview: bool = False) -> ReadOptions:
@@ -545,14 +550,40 @@ def test_the_shortcut_takes_plain_posts_and_leaves_the_rest(client: TestClient, 
 
 
 def test_plain_options() -> None:
-    from inkdigit.server.shortcut import plain_options
-
     assert plain_options(b"") == (None, 3, False)
     assert plain_options(b"model=paper&top_k=10&preview=true") == ("paper", 10, True)
     for odd in (b"top_k=11", b"top_k=", b"preview=True", b"model=", b"a", b"x=1", b"top_k=1&top_k=2",
                 b"model=" + b"m" * 201, b"\xff=1"):
         assert plain_options(odd) is None, odd
 
+
+def test_what_the_shortcut_parses_the_route_parses_the_same() -> None:
+    """Both parsers share options.py's limits: any query the shortcut takes, the route reads to the same
+    options, and any the route refuses, the shortcut leaves to it."""
+    echo = FastAPI()
+
+    @echo.get("/echo")
+    async def _echo(options: Annotated[ReadOptions, Depends(read_options)]) -> list:
+        return list(options)
+
+    values = {
+        "top_k": [None, "-1", "0", "1", "5", "10", "11", "03", "+3", " 3", "3.0", "", "x", "\u0663"],
+        "preview": [None, "true", "false", "1", "0", "True", "yes", "on", "", "2"],
+        "model": [None, "", "paper", "m" * MODEL_NAME_MAX, "m" * (MODEL_NAME_MAX + 1), "\u00e9" * MODEL_NAME_MAX],
+    }
+    taken = 0
+    with TestClient(echo) as c:
+        for top_k, preview, model in product(*values.values()):
+            pairs = [(k, v) for k, v in zip(values, (top_k, preview, model)) if v is not None]
+            query = urlencode(pairs)
+            plain = plain_options(query.encode())
+            r = c.get("/echo?" + query)
+            if plain is not None:
+                taken += 1
+                assert r.status_code == 200 and tuple(r.json()) == tuple(plain), query
+            if r.status_code != 200:
+                assert plain is None, query
+    assert taken >= 50  # the grid exercises the shortcut's parser, not only its refusals
 
 def _worker_pids(server_pid: int) -> list[int]:
     """The server's worker processes (its other child is multiprocessing's resource tracker)."""

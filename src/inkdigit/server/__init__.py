@@ -1,5 +1,4 @@
-"""Web app and HTTP API: a drawing page at ``/`` and JSON endpoints under ``/api``."""
+"""Web app and HTTP API: a drawing page at ``/`` and JSON endpoints under ``/api``.
 
-from inkdigit.server.app import create_app, serve
-
-__all__ = ["create_app", "serve"]
+`app.create_app` builds the FastAPI app; `start.serve` runs it (what `inkdigit serve` calls).
+"""

@@ -11,6 +11,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from inkdigit.server.errors import BadBodyError, BodyTooLargeError, RequestError, UnsupportedMediaTypeError
+
 # Media types we try to decode; everything else under image/ is tried too, except vector formats.
 RAW_TYPES = ("application/octet-stream",)
 REFUSED_IMAGE_TYPES = ("image/svg+xml",)
@@ -20,22 +22,13 @@ ACCEPTED_HINT = (
 MAX_BATCH_FILES = 64
 
 
-class ApiError(Exception):
-    """An error answer: HTTP status plus a one-line message sent as ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass
 class Upload:
     """One image taken from a request, with the name the client gave it (if any)."""
 
     data: bytes
     filename: str | None = None
-    error: ApiError | None = None
+    error: RequestError | None = None
 
 
 def media_type(content_type: str | None) -> str:
@@ -50,13 +43,13 @@ def is_image_type(mtype: str) -> bool:
     return mtype.startswith("image/") or mtype in RAW_TYPES or mtype == ""
 
 
-def too_large(limit: int, what: str = "image") -> ApiError:
-    """The 413 answer for a body or file over ``limit`` bytes."""
-    return ApiError(413, f"{what} too large: the limit is {limit / 1_000_000:g} MB")
+def too_large(limit: int, what: str = "image") -> BodyTooLargeError:
+    """The refusal of a body or file over ``limit`` bytes."""
+    return BodyTooLargeError(f"{what} too large: the limit is {limit / 1_000_000:g} MB")
 
 
 async def read_body(request: Request, limit: int, what: str = "image") -> bytes:
-    """Read the request body, stopping with 413 as soon as it passes ``limit`` bytes.
+    """Read the request body, refusing it as soon as it passes ``limit`` bytes.
 
     Content-Length is checked first (cheap early refusal) but not trusted: the streamed size counts.
     """
@@ -79,18 +72,19 @@ def decode_data_url(text: str, limit: int) -> bytes:
     if payload.startswith("data:"):
         header, sep, payload = payload.partition(",")
         if not sep:
-            raise ApiError(422, "bad data URL: no ',' after the header")
+            raise BadBodyError("bad data URL: no ',' after the header")
         mtype = media_type(header[5:])
         if not is_image_type(mtype):
-            raise ApiError(415, f"unsupported media type in data URL: {mtype or 'none'}; {ACCEPTED_HINT}")
+            raise UnsupportedMediaTypeError(
+                f"unsupported media type in data URL: {mtype or 'none'}; {ACCEPTED_HINT}")
         if ";base64" not in header.lower():
-            raise ApiError(422, "bad data URL: only base64 data URLs are accepted")
+            raise BadBodyError("bad data URL: only base64 data URLs are accepted")
     if len(payload) * 3 // 4 > limit:
         raise too_large(limit)
     try:
         data = base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "bad data URL: the base64 text does not decode") from None
+        raise BadBodyError("bad data URL: the base64 text does not decode") from None
     return data
 
 
@@ -99,9 +93,9 @@ def parse_json_image(body: bytes, limit: int) -> bytes:
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError):
-        raise ApiError(422, "body is not valid JSON") from None
+        raise BadBodyError("body is not valid JSON") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("image"), str):
-        raise ApiError(422, 'JSON body must be an object with an "image" data URL string')
+        raise BadBodyError('JSON body must be an object with an "image" data URL string')
     return decode_data_url(doc["image"], limit)
 
 
@@ -121,10 +115,10 @@ async def parse_form(request: Request, body: bytes) -> list[tuple[str, str | Upl
     try:
         form = await replayed.form(max_files=MAX_BATCH_FILES, max_fields=MAX_BATCH_FILES)
     except MultiPartException as exc:
-        raise ApiError(422, f"bad multipart body: {exc.message}") from None
+        raise BadBodyError(f"bad multipart body: {exc.message}") from None
     except Exception as exc:  # starlette turns parser errors into HTTPException(400) inside an app
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-        raise ApiError(422, f"bad multipart body: {detail}") from None
+        raise BadBodyError(f"bad multipart body: {detail}") from None
     return list(form.multi_items())
 
 
@@ -133,7 +127,8 @@ async def upload_from_part(part: UploadFile, limit: int) -> Upload:
     name = part.filename
     mtype = media_type(part.content_type)
     if not is_image_type(mtype):
-        err = ApiError(415, f"unsupported media type {mtype!r} for {name or 'file'}; {ACCEPTED_HINT}")
+        err = UnsupportedMediaTypeError(
+            f"unsupported media type {mtype!r} for {name or 'file'}; {ACCEPTED_HINT}")
         return Upload(b"", name, err)
     if part.size is not None and part.size > limit:
         return Upload(b"", name, too_large(limit))
@@ -141,7 +136,7 @@ async def upload_from_part(part: UploadFile, limit: int) -> Upload:
     if len(data) > limit:
         return Upload(b"", name, too_large(limit))
     if not data:
-        return Upload(b"", name, ApiError(422, f"empty file: {name or 'file'}"))
+        return Upload(b"", name, BadBodyError(f"empty file: {name or 'file'}"))
     return Upload(data, name)
 
 
@@ -149,7 +144,7 @@ async def read_image(request: Request, limit: int) -> bytes:
     """The one image a predict request carries, as raw bytes (raw body, multipart file or JSON)."""
     mtype = media_type(request.headers.get("content-type"))
     if not (is_image_type(mtype) or mtype in ("multipart/form-data", "application/json")):
-        raise ApiError(415, f"unsupported media type {mtype!r}; {ACCEPTED_HINT}")
+        raise UnsupportedMediaTypeError(f"unsupported media type {mtype!r}; {ACCEPTED_HINT}")
     form_limit = limit + 64 * 1024 if mtype == "multipart/form-data" else limit
     body = await read_body(request, form_limit)
     if mtype == "application/json":
@@ -157,7 +152,7 @@ async def read_image(request: Request, limit: int) -> bytes:
     elif mtype == "multipart/form-data":
         files = [v for _, v in await parse_form(request, body) if isinstance(v, UploadFile)]
         if not files:
-            raise ApiError(422, "multipart body has no file part (send the image as field 'file')")
+            raise BadBodyError("multipart body has no file part (send the image as field 'file')")
         upload = await upload_from_part(files[0], limit)
         if upload.error is not None:
             raise upload.error
@@ -165,7 +160,7 @@ async def read_image(request: Request, limit: int) -> bytes:
     else:
         data = body
     if not data:
-        raise ApiError(422, f"empty body: {ACCEPTED_HINT}")
+        raise BadBodyError(f"empty body: {ACCEPTED_HINT}")
     return data
 
 
@@ -173,8 +168,8 @@ async def read_batch(request: Request, limit: int, total_limit: int) -> list[Upl
     """All file parts of a multipart batch request; a bad file becomes an Upload with ``error`` set."""
     mtype = media_type(request.headers.get("content-type"))
     if mtype != "multipart/form-data":
-        raise ApiError(
-            415, f"unsupported media type {mtype!r}; send multipart/form-data with one or more files"
+        raise UnsupportedMediaTypeError(
+            f"unsupported media type {mtype!r}; send multipart/form-data with one or more files"
         )
     body = await read_body(request, total_limit, "request")
     uploads = [
@@ -183,5 +178,5 @@ async def read_batch(request: Request, limit: int, total_limit: int) -> list[Upl
         if isinstance(v, UploadFile)
     ]
     if not uploads:
-        raise ApiError(422, "multipart body has no file parts (send images as fields named 'files')")
+        raise BadBodyError("multipart body has no file parts (send images as fields named 'files')")
     return uploads

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from inkdigit.server.bodies import ApiError
+from inkdigit.server.errors import UnknownModelError
 
 
 class ModelRegistry:
@@ -60,7 +60,7 @@ class ModelRegistry:
         return entries
 
     def get(self, name: str | None) -> Any:
-        """The predictor for ``name`` (default when empty); 404 ApiError for names not in the catalogue."""
+        """The predictor for ``name`` (default when empty); UnknownModelError for names not in the catalogue."""
         if not name or name == self.default.name:
             return self.default
         predictor = self._loaded.get(name)
@@ -69,7 +69,7 @@ class ModelRegistry:
         known = [e["name"] for e in self.catalogue()]
         # Only catalogue names: a query parameter must never make the server open an arbitrary file path.
         if name not in known:
-            raise ApiError(404, f"unknown model {name!r}; available: {', '.join(known)}")
+            raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(known)}")
         with self._lock:
             predictor = self._loaded.get(name)
             if predictor is None:

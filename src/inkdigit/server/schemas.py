@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 API_DESCRIPTION = """\
 Read handwritten digits: send an image, get back the digit, how sure the model is, and the
@@ -31,13 +31,6 @@ TAGS = [
     {"name": "service", "description": "Service health."},
 ]
 
-MODEL_PARAM = "Model name from `GET /api/models`; the server's default model when left out."
-TOP_K_PARAM = "How many of the most likely digits to list in `top_k` (1-10)."
-PREVIEW_PARAM = (
-    "Also return what the model sees: the 28x28 input as a PNG data URL (`preview_png`) and, for "
-    "`/api/predict`, the preprocessing `stages` (ink box, crop, 20x20 fit)."
-)
-
 PREDICT_DESCRIPTION = """\
 Reads the one digit in the image. `label` is the answer, `confidence` its probability, and `unsure` is
 true when that is below the model's confidence threshold (the page then says "not sure"). A blank
@@ -59,29 +52,46 @@ undecodable or oversized file) while the other files are still read. The whole r
 """
 
 
+# Every answer model forbids fields it does not name: tests/test_server_schemas.py validates each JSON answer
+# the API can give against its model, so a field sent but not documented here fails a test. A field that is
+# only sometimes sent is typed as what it holds when sent, with default None (it is never sent as null).
+
+
 class TopK(BaseModel):
     """One of the most likely digits."""
+
+    model_config = ConfigDict(extra="forbid")
 
     label: int = Field(..., ge=0, le=9, description="The digit.")
     probability: float = Field(..., ge=0, le=1, description="Its probability.")
 
 
+class Stages(BaseModel):
+    """What preprocessing did to one image, for the page to show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: list[int] = Field(..., min_length=2, max_length=2, description="`[w, h]` of the decoded image.")
+    box: list[int] = Field(..., min_length=4, max_length=4, description="`[x0, y0, x1, y1]` of the ink.")
+    crop: str = Field(..., description="The ink's crop (PNG data URL).")
+    fit20: str = Field(..., description="The crop fitted into 20x20 (PNG data URL).")
+    final: str = Field(..., description="The 28x28 model input (PNG data URL).")
+
+
 class PredictionOut(BaseModel):
     """What the model read from one image."""
 
+    model_config = ConfigDict(extra="forbid")
+
     label: int = Field(..., ge=0, le=9, description="The digit read.", examples=[7])
     confidence: float = Field(..., ge=0, le=1, description="Probability of `label`.", examples=[0.993])
-    probabilities: list[float] = Field(..., description="Probability of each digit 0-9 (sums to 1).")
+    probabilities: list[float] = Field(
+        ..., min_length=10, max_length=10, description="Probability of each digit 0-9 (sums to 1)."
+    )
     top_k: list[TopK] = Field(..., description="The `top_k` most likely digits, most likely first.")
     unsure: bool = Field(..., description="True when `confidence` is below the model's threshold.")
-    preview_png: str | None = Field(
-        None, description="With `preview=true`: the 28x28 model input (PNG data URL)."
-    )
-    stages: dict | None = Field(
-        None,
-        description="With `preview=true` on /api/predict: `size` [w, h] of the decoded image, `box` "
-        "[x0, y0, x1, y1] of the ink, and `crop`, `fit20`, `final` previews as PNG data URLs.",
-    )
+    preview_png: str = Field(None, description="Only with `preview=true`: the 28x28 model input (PNG data URL).")
+    stages: Stages = Field(None, description="Only with `preview=true`: what preprocessing did.")
     model: str = Field(..., description="The model that answered.", examples=["paper"])
     elapsed_ms: float = Field(..., description="Server time spent decoding and reading, in milliseconds.")
 
@@ -89,17 +99,23 @@ class PredictionOut(BaseModel):
 class DigitOut(BaseModel):
     """One digit of a number."""
 
+    model_config = ConfigDict(extra="forbid")
+
     label: int = Field(..., ge=0, le=9, description="The digit read.")
     confidence: float = Field(..., ge=0, le=1, description="Probability of `label`.")
-    probabilities: list[float] = Field(..., description="Probability of each digit 0-9.")
+    probabilities: list[float] = Field(..., min_length=10, max_length=10, description="Probability of each digit 0-9.")
     top_k: list[TopK] = Field(..., description="The `top_k` most likely digits.")
     unsure: bool = Field(..., description="True when `confidence` is below the model's threshold.")
-    box: list[int] = Field(..., description="`[x0, y0, x1, y1]` of this digit in the sent image's pixels.")
-    preview_png: str | None = Field(None, description="With `preview=true`: this digit's 28x28 model input.")
+    preview_png: str = Field(None, description="Only with `preview=true`: this digit's 28x28 model input.")
+    box: list[int] = Field(
+        ..., min_length=4, max_length=4, description="`[x0, y0, x1, y1]` of this digit in the sent image's pixels."
+    )
 
 
 class NumberOut(BaseModel):
     """What the model read from a row of digits."""
+
+    model_config = ConfigDict(extra="forbid")
 
     text: str = Field(..., description="The digits read, left to right.", examples=["2024"])
     confidence: float = Field(
@@ -112,33 +128,42 @@ class NumberOut(BaseModel):
 
 
 class BatchItem(BaseModel):
-    """The answer for one file of a batch."""
+    """The answer for one file of a batch: `ok` and the prediction fields, or not `ok`, `status` and `error`."""
 
-    filename: str | None = Field(None, description="The file name the client sent.")
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str | None = Field(..., description="The file name the client sent.")
     ok: bool = Field(..., description="Whether this file was read.")
-    status: int | None = Field(None, description="When not ok: the HTTP status this file alone would get.")
-    error: str | None = Field(None, description="When not ok: why.")
-    label: int | None = Field(None, description="When ok: the digit read (and the other prediction fields).")
-    confidence: float | None = None
-    probabilities: list[float] | None = None
-    top_k: list[TopK] | None = None
-    unsure: bool | None = None
+    status: int = Field(None, description="Only when not ok: the HTTP status this file alone would get.")
+    error: str = Field(None, description="Only when not ok: why.")
+    label: int = Field(None, ge=0, le=9, description="Only when ok: the digit read.")
+    confidence: float = Field(None, ge=0, le=1, description="Only when ok: probability of `label`.")
+    probabilities: list[float] = Field(
+        None, min_length=10, max_length=10, description="Only when ok: probability of each digit 0-9."
+    )
+    top_k: list[TopK] = Field(None, description="Only when ok: the `top_k` most likely digits.")
+    unsure: bool = Field(None, description="Only when ok: `confidence` is below the model's threshold.")
+    preview_png: str = Field(None, description="Only when ok, with `preview=true`: the 28x28 model input.")
 
 
 class BatchOut(BaseModel):
     """Answers for every file of a batch, in the order sent."""
 
-    model: str
-    count: int
-    results: list[BatchItem]
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., description="The model that answered.")
+    count: int = Field(..., description="How many files were sent (the length of `results`).")
+    results: list[BatchItem] = Field(..., description="One answer per file, in the order sent.")
 
 
 class ModelInfo(BaseModel):
     """One model the server can use."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(..., examples=["paper"])
-    description: str = ""
-    test_accuracy: float | None = Field(None, description="Accuracy on the MNIST test set, when known.")
+    description: str = Field(..., description="What the model is.")
+    test_accuracy: float | None = Field(..., description="Accuracy on the MNIST test set, null when unknown.")
     default: bool = Field(..., description="Used when a request names no model.")
     loaded: bool = Field(..., description="Already in memory (others load on first use).")
 
@@ -146,20 +171,26 @@ class ModelInfo(BaseModel):
 class ModelList(BaseModel):
     """The models this server offers."""
 
-    default: str
+    model_config = ConfigDict(extra="forbid")
+
+    default: str = Field(..., description="The model used when a request names none.")
     models: list[ModelInfo]
 
 
 class Health(BaseModel):
     """Liveness answer."""
 
+    model_config = ConfigDict(extra="forbid")
+
     status: str = Field(..., examples=["ok"])
     model: str = Field(..., description="The default model.")
-    version: str
+    version: str = Field(..., description="The inkdigit version serving.")
 
 
 class ErrorOut(BaseModel):
     """Every error answer."""
+
+    model_config = ConfigDict(extra="forbid")
 
     error: str = Field(..., examples=["image is blank: nothing to read"])
 

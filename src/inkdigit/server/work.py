@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
 from inkdigit.server.bodies import Upload
+from inkdigit.server.errors import message_of, status_of
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
 
@@ -15,28 +15,6 @@ from inkdigit.server.render import stage_previews
 def json_bytes(payload: Any) -> bytes:
     """A compact JSON answer's bytes (plain ``json.dumps``: our payloads are already JSON types)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-
-
-def image_error_status(exc: Exception) -> int | None:
-    """HTTP status for an exception raised while reading an image, or None if it is not an input problem."""
-    from PIL import Image
-
-    from inkdigit.vision import preprocess
-
-    if isinstance(exc, preprocess.ImageTooLargeError):
-        return 413
-    if isinstance(exc, preprocess.ImageError):
-        return 422
-    if isinstance(exc, Image.DecompressionBombError):
-        return 413
-    return None
-
-
-def one_line(exc: Exception) -> str:
-    """First line of an exception's message, without Python object reprs that mean nothing to a client."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", line)
 
 
 def predict(registry: ModelRegistry, data: bytes, model: str | None, top_k: int, preview: bool) -> dict:
@@ -76,14 +54,14 @@ def predict_batch(registry: ModelRegistry, uploads: list[Upload], model: str | N
     for upload in uploads:
         item: dict[str, Any] = {"filename": upload.filename}
         if upload.error is not None:
-            item.update(ok=False, status=upload.error.status, error=upload.error.message)
+            item.update(ok=False, status=status_of(upload.error), error=message_of(upload.error))
         else:
             try:
                 item.update(ok=True, **predictor.predict(upload.data, top_k=top_k).to_dict(preview=preview))
             except Exception as exc:
-                status = image_error_status(exc)
+                status = status_of(exc)
                 if status is None:
                     raise
-                item.update(ok=False, status=status, error=one_line(exc))
+                item.update(ok=False, status=status, error=message_of(exc))
         results.append(item)
     return {"model": predictor.name, "count": len(results), "results": results}

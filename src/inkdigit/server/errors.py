@@ -1,0 +1,117 @@
+"""Every error answer of the API, in one place: which failure gets which HTTP status and message.
+
+A failure a client caused becomes ``{"error": "one line"}`` with a 4xx status; anything not in the map is a
+bug and stays a 500. The routes' exception handlers (`add_handlers`), the shortcut (`answer`) and the batch
+endpoint's per-file results (`status_of`, `message_of`) all read the same map, so the same failure gets the
+same answer whichever way the request went.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from PIL.Image import DecompressionBombError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from inkdigit.errors import ImageError, ImageTooLargeError, ModelNotFoundError
+
+
+class RequestError(Exception):
+    """A request the API refuses before reading any image; the message is one line, sent as it is."""
+
+
+class BadBodyError(RequestError):
+    """The body holds no usable image (empty, bad JSON, bad data URL, bad multipart)."""
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """The body, a multipart file or a data URL is not of an image media type."""
+
+
+class BodyTooLargeError(RequestError):
+    """The body or one file of it is over the server's size limit."""
+
+
+class UnknownModelError(RequestError):
+    """A request names a model that is not in the server's catalogue."""
+
+
+# Exception kind → status. A kind not listed here takes the status of its nearest listed base class.
+STATUSES: dict[type[BaseException], int] = {
+    BadBodyError: 422,
+    UnsupportedMediaTypeError: 415,
+    BodyTooLargeError: 413,
+    UnknownModelError: 404,
+    ModelNotFoundError: 404,  # the model a name points to cannot be loaded
+    ImageError: 422,  # undecodable, too small, blank (NoInkError)
+    ImageTooLargeError: 413,
+    DecompressionBombError: 413,  # Pillow's own refusal, should a decoder path raise it unwrapped
+    RequestValidationError: 422,  # a bad query parameter
+}
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status for a failure a client caused, or None for anything else (a bug: 500)."""
+    if isinstance(exc, HTTPException):  # Starlette's own answers: unknown path 404, wrong method 405
+        return exc.status_code
+    for kind in type(exc).__mro__:
+        if kind in STATUSES:
+            return STATUSES[kind]
+    return None
+
+
+def message_of(exc: BaseException) -> str:
+    """The one-line message sent for ``exc``."""
+    if isinstance(exc, RequestError):
+        return str(exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_message(exc)
+    if isinstance(exc, HTTPException):
+        return exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    return one_line(exc)
+
+
+def error_body(message: str) -> bytes:
+    """The bytes of every error answer: compact JSON ``{"error": message}``."""
+    return json.dumps({"error": message}, separators=(",", ":")).encode()
+
+
+def answer(exc: BaseException) -> tuple[int, bytes] | None:
+    """(status, body) of the error answer for ``exc``, or None if it is no client's doing."""
+    status = status_of(exc)
+    return None if status is None else (status, error_body(message_of(exc)))
+
+
+def add_handlers(app: FastAPI) -> None:
+    """Make the app answer every mapped failure raised in a route with its error answer."""
+
+    async def handle(_: Request, exc: Exception) -> Response:
+        found = answer(exc)
+        if found is None:  # cannot happen for the kinds registered below; re-raise keeps it a 500
+            raise exc
+        status, body = found
+        return Response(content=body, status_code=status, media_type="application/json")
+
+    # Starlette finds a handler through the exception's class hierarchy, like status_of.
+    for kind in (*STATUSES, HTTPException):
+        app.add_exception_handler(kind, handle)
+
+
+def one_line(exc: BaseException) -> str:
+    """First line of an exception's message, without Python object reprs that mean nothing to a client."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", line)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One line naming each bad parameter and why, e.g. ``top_k: Input should be less than ...``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return "bad parameters: " + "; ".join(parts)
