@@ -10,11 +10,12 @@ PORT ?= 8000
 SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool gcc libc6-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv sysdeps data models lint bench clean help
+.PHONY: demo test test-fast venv sysdeps data models lint bench clean help
 
 help:
 	@echo "make demo    - set up, then start the web app at http://$(HOST):$(PORT)"
 	@echo "make test    - set up (venv, system packages when root, MNIST), lint, run every test"
+	@echo "make test-fast - lint and the tests not marked slow (no browser, real window or MNIST training)"
 	@echo "make models  - retrain and re-export the bundled ONNX models"
 	@echo "make bench   - run the speed benchmarks quoted in the README (accuracy: python benchmarks/accuracy.py)"
 
@@ -45,6 +46,11 @@ data: venv
 test: venv sysdeps data
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The development loop: everything but the tests marked slow (see pyproject.toml), in under a minute.
+test-fast: venv data
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: venv
 	@echo "inkdigit web app: open http://$(HOST):$(PORT) (Ctrl-C stops it)"
