@@ -13,16 +13,11 @@ the server is saturated and latency = concurrency / throughput (Little's law). O
 a fixed rate and measures latency from when each request was due, the way real traffic sees it.
 
 --new-connections opens a new connection for every request (sent with `Connection: close`), the way one-off
-clients do; its latency includes connecting. --variant starts the server in other ways, to compare the
-shipped design with the standard ones (several variants and --rounds run them interleaved, one line each):
+clients do; its latency includes connecting. --rounds repeats the run, each time with a fresh server, one line
+each: which worker each keep-alive connection lands on is up to the kernel, so runs differ.
 
-    ours             `inkdigit serve`: connections handed out to whole-server workers, plain posts take the shortcut
-    no-shortcut      the same hand-out, every request through FastAPI's routing (create_app(shortcut=False))
-    uvicorn-workers  uvicorn's own worker processes (uvicorn.run(..., factory=True, workers=N)), with the shortcut
-    uvicorn-plain    uvicorn's own worker processes, every request through FastAPI's routing
-
-    python benchmarks/serve_load.py --requests 8000 --variant ours,no-shortcut,uvicorn-workers,uvicorn-plain --rounds 3
-    python benchmarks/serve_load.py --requests 8000 --variant ours,uvicorn-plain --rounds 3 --new-connections
+    python benchmarks/serve_load.py --requests 8000 --rounds 3
+    python benchmarks/serve_load.py --requests 8000 --rounds 3 --new-connections
 """
 
 from __future__ import annotations
@@ -36,7 +31,6 @@ import os
 import re
 import select
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,10 +42,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("ours", "no-shortcut", "uvicorn-workers", "uvicorn-plain")
-MODEL_ENV = "SERVE_LOAD_MODEL"  # the --model the uvicorn variants' factories load
-READY = "serve_load: worker ready"  # each uvicorn worker prints this once its app is built
 START_SECONDS = 120  # longest a server may take to start all its processes
+IDLE_SECONDS = 0.5  # a server whose processes use under 5 % of this much CPU time in this long has started
 REQUEST_SECONDS = 30  # longest one request may take before the run is called stuck
 
 
@@ -103,48 +95,49 @@ def tree_cpu_seconds(pid: int) -> dict[str, float]:
             "client": time.process_time()}
 
 
-def start_server(variant: str, model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int, int]:
-    """The server of one variant in a subprocess (its own process group) on 127.0.0.1, once all its processes
-    have loaded their models; returns (process, host, port, worker processes: 0 when it serves alone)."""
-    from inkdigit.server.supervise import default_processes
+def start_server(model: str | None, workers: int | None) -> tuple[subprocess.Popen, str, int, int]:
+    """`serve` in a subprocess (its own process group) on 127.0.0.1, once all its processes have loaded their
+    models; returns (process, host, port, worker processes: 0 when it serves alone)."""
+    from inkdigit.server.start import default_workers
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
-    if variant in ("ours", "no-shortcut"):
-        code = (
-            "import sys; from inkdigit.server.start import serve; "
-            "serve('127.0.0.1', 0, sys.argv[1] or None, None if sys.argv[2] == '' else int(sys.argv[2]), [], "
-            "shortcut=sys.argv[3] == 'ours')"
-        )
-        args = [model or "", "" if workers is None else str(workers), variant]
-        count = None
-    else:
-        count = max(1, default_processes()) if workers is None else max(1, workers)
-        factory = "uvicorn_app" if variant == "uvicorn-workers" else "uvicorn_plain_app"
-        code = (
-            "import sys, uvicorn; from inkdigit.server.supervise import UVICORN_SETTINGS; "
-            f"uvicorn.run('serve_load:{factory}', factory=True, app_dir=sys.argv[1], host='127.0.0.1', "
-            "port=int(sys.argv[2]), workers=int(sys.argv[3]), **UVICORN_SETTINGS)"
-        )
-        env[MODEL_ENV] = model or ""
-        args = [str(Path(__file__).resolve().parent), str(free_port()), str(count)]
+    code = (
+        "import sys; from inkdigit.server.start import serve; "
+        "serve('127.0.0.1', 0, sys.argv[1] or None, None if sys.argv[2] == '' else int(sys.argv[2]), [])"
+    )
+    args = [model or "", "" if workers is None else str(workers)]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, env=env,
                             start_new_session=True)
+    count = default_workers() if workers is None else workers
     try:
-        if count is None:  # serve prints its URL once every worker is ready
-            line = read_line(proc, START_SECONDS)
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-            if not match:
-                raise SystemExit(f"{variant}: server did not start: {line!r}")
-            return proc, "127.0.0.1", int(match.group(1)), default_processes() if workers is None else workers
-        for _ in range(count):  # uvicorn's workers listen on the shared socket once their app is built
-            line = read_line(proc, START_SECONDS)
-            if line.strip() != READY:
-                raise SystemExit(f"{variant}: server did not start: {line!r}")
-        return proc, "127.0.0.1", int(args[1]), count
+        line = read_line(proc, START_SECONDS)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if not match:
+            raise SystemExit(f"server did not start: {line!r}")
+        wait_until_idle(proc.pid, count if count > 1 else 0, START_SECONDS)  # 0 or 1: no worker processes
+        return proc, "127.0.0.1", int(match.group(1)), count
     except BaseException:
         stop_server(proc)
         raise
+
+
+def wait_until_idle(pid: int, workers: int, timeout: float) -> None:
+    """Wait until the server has its ``workers`` worker processes and none of its processes is busy: each has
+    loaded its models and serves (`serve` prints its URL once it listens, while its workers still load)."""
+
+    def cpu_used() -> float:
+        cpu = tree_cpu_seconds(pid)
+        return cpu["server"] + cpu["workers"]
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_used()
+        time.sleep(IDLE_SECONDS)
+        spawned = [c for c in children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        if len(spawned) >= workers and cpu_used() - before < IDLE_SECONDS * 0.05:
+            return
+    raise SystemExit(f"the server's processes were still busy after {timeout:g} s")
 
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
@@ -171,31 +164,6 @@ def stop_server(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # any worker left behind
     proc.wait()
-
-
-def uvicorn_app() -> Any:
-    """uvicorn-workers: the app as `serve` builds it (with the shortcut); uvicorn calls this in each worker."""
-    return _factory_app(shortcut=True)
-
-
-def uvicorn_plain_app() -> Any:
-    """uvicorn-plain: plain FastAPI routing for every request."""
-    return _factory_app(shortcut=False)
-
-
-def _factory_app(shortcut: bool) -> Any:
-    from inkdigit.server.app import create_app
-
-    app = create_app(os.environ.get(MODEL_ENV) or None, shortcut=shortcut)
-    print(READY, flush=True)
-    return app
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (uvicorn binds it again, with SO_REUSEADDR)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Connection:
@@ -334,7 +302,6 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         return lat_ms[min(len(lat_ms) - 1, int(p / 100 * len(lat_ms)))]
 
     return {
-        "variant": args.variant,
         "new_connections": args.new_connections,
         "requests": len(lat_ms),
         "errors": errors,
@@ -351,8 +318,8 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
         "png_bytes": len(png),
         "preview": args.preview,
         "server_rss_mib": {k: round(v, 1) for k, v in rss.items()},
-        # Where the CPU goes, per request: the server process (with workers: it only hands them connections),
-        # its worker processes, this load generator.
+        # Where the CPU goes, per request: the server process (with workers: uvicorn's supervisor, which only
+        # watches them), its worker processes, this load generator.
         "cpu_ms_per_request": {k: round((cpu_end[k] - cpu_start[k]) * 1000 / len(lat_ms), 3) for k in cpu_end},
         "answer": {"label": first["label"], "confidence": first["confidence"], "model": first.get("model")},
         "cpus": os.cpu_count(),
@@ -362,15 +329,12 @@ async def run_load(args: argparse.Namespace, host: str, port: int, server_pid: i
 def main() -> int:
     args = parse_args()
     failed = False
-    single = len(args.variants) == 1 and args.rounds == 1
-    for _ in range(args.rounds):  # interleaved: each round runs every variant once, in the order given
-        for variant in args.variants:
-            args.variant = variant
-            result = measure(args)
-            failed |= result["errors"] > 0
-            print(json.dumps(result) if args.json else result_line(result), flush=True)
-            if single and not args.json:
-                print(report(result), flush=True)
+    for _ in range(args.rounds):
+        result = measure(args)
+        failed |= result["errors"] > 0
+        print(json.dumps(result) if args.json else result_line(result), flush=True)
+        if args.rounds == 1 and not args.json:
+            print(report(result), flush=True)
     return 1 if failed else 0
 
 
@@ -389,9 +353,7 @@ def parse_args() -> argparse.Namespace:
                         "sending the next request as soon as the previous one is answered")
     parser.add_argument("--new-connections", action="store_true",
                         help="a new connection for every request (Connection: close) instead of keep-alive ones")
-    parser.add_argument("--variant", default="ours",
-                        help=f"how the server runs, or several separated by commas: {', '.join(VARIANTS)}")
-    parser.add_argument("--rounds", type=int, default=1, help="run every variant this many times, interleaved")
+    parser.add_argument("--rounds", type=int, default=1, help="run this many times, each with a fresh server")
     parser.add_argument("--workers", type=int, default=None,
                         help="server processes (default: serve's own default, one per core)")
     parser.add_argument("--model", default=None, help="model name or path (default: the bundled default)")
@@ -401,18 +363,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per run instead of a report")
     args = parser.parse_args()
-    args.variants = [v.strip() for v in args.variant.split(",") if v.strip()]
-    unknown = sorted(set(args.variants) - set(VARIANTS))
-    if unknown or not args.variants:
-        parser.error(f"--variant: unknown {', '.join(unknown) or 'none given'} (choose from {', '.join(VARIANTS)})")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     return args
 
 
 def measure(args: argparse.Namespace) -> dict:
-    """Start the server of ``args.variant``, load it, stop it; the measurements of the run."""
-    proc, host, port, workers = start_server(args.variant, args.model, args.workers)
+    """Start the server, load it, stop it; the measurements of the run."""
+    proc, host, port, workers = start_server(args.model, args.workers)
     try:
         try:
             import uvloop  # noqa: F401 - a faster event loop keeps the load generator out of the way
@@ -425,11 +383,11 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def result_line(result: dict) -> str:
-    """One line per run, with the variant first, for runs compared side by side."""
+    """One line per run, for runs compared side by side."""
     cpu, rss = result["cpu_ms_per_request"], result["server_rss_mib"]
     load = f"{result['offered_rate']:g}/s offered" if result["offered_rate"] else "closed loop"
     return (
-        f"{result['variant']:<15} {'new connections' if result['new_connections'] else 'keep-alive'} "
+        f"{'new connections' if result['new_connections'] else 'keep-alive'} "
         f"x{result['concurrency']}, {load}, {result['workers']} worker(s): "
         f"{result['requests_per_s']:.0f} requests/s, p50 {result['p50_ms']:.2f} ms, p90 {result['p90_ms']:.2f} ms, "
         f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms, {result['errors']} errors, "
@@ -444,7 +402,7 @@ def report(result: dict) -> str:
     cpu = result["cpu_ms_per_request"]
     rate = result["offered_rate"]
     return "\n".join([
-        f"inkdigit serve load test ({result['variant']}): {result['requests']} requests, "
+        f"inkdigit serve load test: {result['requests']} requests, "
         f"concurrency {result['concurrency']}"
         + (", a new connection per request, " if result["new_connections"] else ", ")
         + (f"offered {rate:g} requests/s (open loop), " if rate else "closed loop, ")

@@ -20,15 +20,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import product
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import urlencode
 
 import httpx
 import numpy as np
 import pytest
-from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,8 +33,7 @@ from PIL import Image, ImageDraw
 from inkdigit import inference
 from inkdigit.errors import ServeError
 from inkdigit.server.app import create_app
-from inkdigit.server.options import MODEL_NAME_MAX, ReadOptions, plain_options, read_options
-from inkdigit.server.start import is_loopback, serve
+from inkdigit.server.start import CORS_ENV, MODEL_ENV, is_loopback, serve, worker_app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -487,115 +482,32 @@ def test_bad_worker_count_is_a_one_line_error() -> None:
         serve("127.0.0.1", 0, None, -1, [])
 
 
-# ---------------------------------------------------------------- the shortcut (server/shortcut.py)
-
-SHORTCUT_CASES = [
-    # (path + query, body name, content type)
-    ("/api/predict", "seven", "image/png"),
-    ("/api/predict?top_k=5&preview=true", "seven", "image/png"),
-    ("/api/predict?model=paper&preview=0", "seven", "application/octet-stream"),
-    ("/api/predict/number", "number", "image/png"),
-    ("/api/predict/number?preview=1&top_k=2", "number", ""),
-    # left to the route: unusual spellings, errors
-    ("/api/predict?top_k=03&preview=yes", "seven", "image/png"),
-    ("/api/predict?top_k=0", "seven", "image/png"),
-    ("/api/predict?top_k=3&top_k=4", "seven", "image/png"),
-    ("/api/predict?model=nope", "seven", "image/png"),
-    ("/api/predict?unknown=1", "seven", "image/png"),
-    ("/api/predict", "blank", "image/png"),
-    ("/api/predict", "garbage", "image/png"),
-    ("/api/predict", "empty", "image/png"),
-    ("/api/predict", "seven", "text/plain"),
-    ("/api/predict/number", "blank", "image/png"),
-]
-
-
-@pytest.fixture(scope="module")
-def routed() -> Iterator[TestClient]:
-    """The app without the shortcut: every request goes through FastAPI's routes."""
-    with TestClient(create_app(shortcut=False)) as c:
-        yield c
-
-
-@pytest.mark.parametrize(("target", "body", "ctype"), SHORTCUT_CASES)
-def test_the_shortcut_answers_exactly_as_the_routes(client: TestClient, routed: TestClient, seven_png: bytes,
-                                                    blank_png: bytes, number_png: bytes, target: str,
-                                                    body: str, ctype: str) -> None:
-    data = {"seven": seven_png, "number": number_png, "blank": blank_png, "garbage": b"\x89PNG nope",
-            "empty": b""}[body]
-    headers = {"Content-Type": ctype} if ctype else {}
-    fast, slow = (c.post(target, content=data, headers=headers) for c in (client, routed))
-    assert (fast.status_code, fast.headers["content-type"]) == (slow.status_code, slow.headers["content-type"])
-    a, b = fast.json(), slow.json()
-    a.pop("elapsed_ms", None), b.pop("elapsed_ms", None)
-    assert a == b
-
-
-def test_the_shortcut_takes_plain_posts_and_leaves_the_rest(client: TestClient, seven_png: bytes) -> None:
-    """A request the shortcut answers never reaches the route (whose options dependency counts calls)."""
-    calls = []
-
-    async def counted(model: str | None = None, top_k: int = 3, preview: bool = False) -> ReadOptions:
-        calls.append(1)
-        return ReadOptions(model, top_k, preview)
-
-    client.app.dependency_overrides[read_options] = counted
-    try:
-        assert post_png(client, seven_png, "/api/predict?top_k=2&preview=true").json()["label"] == 7
-        assert calls == []
-        assert post_png(client, seven_png, "/api/predict?top_k=02").json()["label"] == 7  # the route's
-        assert calls == [1]
-    finally:
-        client.app.dependency_overrides.clear()
-
-
-def test_plain_options() -> None:
-    assert plain_options(b"") == (None, 3, False)
-    assert plain_options(b"model=paper&top_k=10&preview=true") == ("paper", 10, True)
-    for odd in (b"top_k=11", b"top_k=", b"preview=True", b"model=", b"a", b"x=1", b"top_k=1&top_k=2",
-                b"model=" + b"m" * 201, b"\xff=1"):
-        assert plain_options(odd) is None, odd
-
-
-def test_what_the_shortcut_parses_the_route_parses_the_same() -> None:
-    """Both parsers share options.py's limits: any query the shortcut takes, the route reads to the same
-    options, and any the route refuses, the shortcut leaves to it."""
-    echo = FastAPI()
-
-    @echo.get("/echo")
-    async def _echo(options: Annotated[ReadOptions, Depends(read_options)]) -> list:
-        return list(options)
-
-    values = {
-        "top_k": [None, "-1", "0", "1", "5", "10", "11", "03", "+3", " 3", "3.0", "", "x", "\u0663"],
-        "preview": [None, "true", "false", "1", "0", "True", "yes", "on", "", "2"],
-        "model": [None, "", "paper", "m" * MODEL_NAME_MAX, "m" * (MODEL_NAME_MAX + 1), "\u00e9" * MODEL_NAME_MAX],
-    }
-    taken = 0
-    with TestClient(echo) as c:
-        for top_k, preview, model in product(*values.values()):
-            pairs = [(k, v) for k, v in zip(values, (top_k, preview, model)) if v is not None]
-            query = urlencode(pairs)
-            plain = plain_options(query.encode())
-            r = c.get("/echo?" + query)
-            if plain is not None:
-                taken += 1
-                assert r.status_code == 200 and tuple(r.json()) == tuple(plain), query
-            if r.status_code != 200:
-                assert plain is None, query
-    assert taken >= 50  # the grid exercises the shortcut's parser, not only its refusals
-
 def _worker_pids(server_pid: int) -> list[int]:
     """The server's worker processes (its other child is multiprocessing's resource tracker)."""
     kids = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
     return [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
 
 
+def _read_by(worker: int, workers: list[int], url: str, image: bytes) -> int:
+    """The label read on a new connection while every worker but ``worker`` is paused, so that it is
+    ``worker`` that accepts and answers it."""
+    others = [pid for pid in workers if pid != worker]
+    for pid in others:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with httpx.Client(base_url=url, timeout=20) as fresh:
+            return post_png(fresh, image).json()["label"]
+    finally:
+        for pid in others:
+            os.kill(pid, signal.SIGCONT)
+
+
 def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process, seven_png: bytes) -> None:
     with serve_process("--workers", "2") as (proc, url):
         workers = _worker_pids(proc.pid)
         assert len(workers) == 2
-        clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]  # handed to the workers in turn
+        assert [_read_by(pid, workers, url, seven_png) for pid in workers] == [7, 7]  # each worker serves
+        clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]
         assert [post_png(c, seven_png).json()["label"] for c in clients] == [7] * 4
         os.kill(workers[0], signal.SIGKILL)  # its connections drop; the other worker and new ones go on
         for _ in range(3):
@@ -607,10 +519,8 @@ def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process
             time.sleep(0.2)
         for c in clients:
             c.close()
-        clients = [httpx.Client(base_url=url, timeout=20) for _ in range(4)]
-        assert [post_png(c, seven_png).json()["label"] for c in clients] == [7] * 4  # the new one serves too
-        for c in clients:
-            c.close()
+        replacement = next(pid for pid in now if pid not in workers)
+        assert _read_by(replacement, now, url, seven_png) == 7  # the new one serves too
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -637,6 +547,29 @@ def test_a_model_the_workers_cannot_load_is_a_one_line_error(tmp_path: Path) -> 
     assert out.returncode != 0 and "serving" not in out.stdout
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "broken.onnx" in out.stderr or "model" in out.stderr.lower()
+
+
+def test_worker_processes_build_the_app_serve_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn builds each worker's app with `worker_app`, which takes serve's --model and --cors-origin from
+    the environment; a model it cannot load exits with uvicorn's start-up failure code (the server stops)."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    monkeypatch.setenv(MODEL_ENV, "paper")
+    monkeypatch.setenv(CORS_ENV, json.dumps(["http://example.test"]))
+    preflight = {"Origin": "http://example.test", "Access-Control-Request-Method": "POST"}
+    with TestClient(worker_app()) as c:
+        assert c.get("/healthz").json()["model"] == "paper"
+        assert c.options("/api/predict", headers=preflight).headers["access-control-allow-origin"] == \
+            "http://example.test"
+    monkeypatch.delenv(MODEL_ENV)
+    monkeypatch.delenv(CORS_ENV)
+    with TestClient(worker_app()) as c:
+        assert c.get("/healthz").json()["model"] == inference.default_model_name()
+        assert "access-control-allow-origin" not in c.options("/api/predict", headers=preflight).headers
+    monkeypatch.setenv(MODEL_ENV, "nope")
+    with pytest.raises(SystemExit) as stopped:
+        worker_app()
+    assert stopped.value.code == STARTUP_FAILURE
 
 
 def test_loopback_detection() -> None:

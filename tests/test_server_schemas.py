@@ -1,13 +1,12 @@
 """The answer models in server/schemas.py are the truth: every JSON answer the API gives validates against the
-model its route declares, with no field the model does not name, whether the answer came from the shortcut
-(server/shortcut.py) or from FastAPI's routes, and the OpenAPI document names those models.
+model its route declares, with no field the model does not name, and the OpenAPI document names those
+models.
 
 The routes send pre-serialised bytes, so FastAPI never checks them against `response_model`: these tests do.
 """
 
 from __future__ import annotations
 
-import inspect
 import io
 import struct
 import zlib
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from inkdigit.server import errors, schemas
 from inkdigit.server.app import create_app
-from inkdigit.server.options import TOP_K_MAX, TOP_K_MIN, read_options
+from inkdigit.server.options import TOP_K_MAX, TOP_K_MIN
 
 # The model each route declares for its 200 answer; every error answer is ErrorOut.
 ROUTE_MODELS: dict[tuple[str, str], type[BaseModel]] = {
@@ -79,31 +78,9 @@ IMAGES = {
 
 
 @pytest.fixture(scope="module")
-def route_calls() -> list[str]:
-    """Query strings of the requests that reached a route of the `shortcut` app (not the shortcut)."""
-    return []
-
-
-@pytest.fixture(scope="module")
-def shortcut(route_calls: list[str]) -> Iterator[TestClient]:
-    """The app as served (plain image posts answered by the shortcut), its routes counting the requests they
-    see, through a dependency that parses the parameters exactly as the real one does."""
-
-    async def counted(**params: object) -> object:
-        route_calls.append(str(params))
-        return await read_options(**params)
-
-    counted.__signature__ = inspect.signature(read_options)  # type: ignore[attr-defined]
-    app = create_app()
-    app.dependency_overrides[read_options] = counted
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def routed() -> Iterator[TestClient]:
-    """The app without the shortcut: every request goes through FastAPI's routes."""
-    with TestClient(create_app(shortcut=False)) as c:
+def client() -> Iterator[TestClient]:
+    """The app as served, with the bundled default model."""
+    with TestClient(create_app()) as c:
         yield c
 
 
@@ -139,25 +116,17 @@ PLAIN_POSTS = [
 
 @pytest.mark.parametrize("path", ["/api/predict", "/api/predict/number"])
 @pytest.mark.parametrize(("query", "image", "status"), PLAIN_POSTS)
-def test_plain_image_posts_match_their_model_on_both_paths(
-    shortcut: TestClient, routed: TestClient, route_calls: list[str], path: str, query: str, image: str,
-    status: int,
-) -> None:
-    route = (path, "post")
+def test_plain_image_posts_match_their_model(client: TestClient, path: str, query: str, image: str,
+                                             status: int) -> None:
     headers = {"Content-Type": "image/png"}
-    before = len(route_calls)
-    fast = check(shortcut.post(path + query, content=IMAGES[image], headers=headers), route, status)
-    assert len(route_calls) == before, "the shortcut did not answer this plain post itself"
-    slow = check(routed.post(path + query, content=IMAGES[image], headers=headers), route, status)
-    fast.pop("elapsed_ms", None), slow.pop("elapsed_ms", None)
-    assert fast == slow
+    body = check(client.post(path + query, content=IMAGES[image], headers=headers), (path, "post"), status)
     if status == 200 and any(f"preview={v}" in query for v in ("true", "1")):
-        assert "preview_png" in str(fast)  # the sometimes-sent fields were there to be checked
+        assert "preview_png" in str(body)  # the sometimes-sent fields were there to be checked
 
 
-# (method, target, body, content type, expected status) of answers only the routes give
-ROUTE_ONLY = [
-    ("POST", "/api/predict?top_k=03&preview=yes", "seven", "image/png", 200),  # spellings left to the route
+# (method, target, body, content type, expected status) of the other requests
+OTHER_REQUESTS = [
+    ("POST", "/api/predict?top_k=03&preview=yes", "seven", "image/png", 200),  # pydantic's other spellings
     ("POST", "/api/predict/number?preview=on", "number", "image/png", 200),
     ("POST", "/api/predict", "seven", "application/json", 422),  # not JSON
     ("POST", "/api/predict", "empty", "image/png", 422),
@@ -175,22 +144,17 @@ ROUTE_ONLY = [
 ]
 
 
-@pytest.mark.parametrize("which", ["shortcut", "routed"])
-@pytest.mark.parametrize(("method", "target", "image", "ctype", "status"), ROUTE_ONLY)
-def test_route_answers_match_their_model(
-    request: pytest.FixtureRequest, which: str, method: str, target: str, image: str, ctype: str, status: int
+@pytest.mark.parametrize(("method", "target", "image", "ctype", "status"), OTHER_REQUESTS)
+def test_other_answers_match_their_model(
+    client: TestClient, method: str, target: str, image: str, ctype: str, status: int
 ) -> None:
-    client: TestClient = request.getfixturevalue(which)
     path = target.partition("?")[0]
     route = (path, method.lower()) if (path, method.lower()) in ROUTE_MODELS else ("", "")
     headers = {"Content-Type": ctype} if ctype else {}
     check(client.request(method, target, content=IMAGES[image], headers=headers), route, status)
 
 
-@pytest.mark.parametrize("which", ["shortcut", "routed"])
-def test_multipart_json_and_oversized_answers_match_their_model(request: pytest.FixtureRequest,
-                                                                 which: str) -> None:
-    client: TestClient = request.getfixturevalue(which)
+def test_multipart_json_and_oversized_answers_match_their_model(client: TestClient) -> None:
     route = ("/api/predict", "post")
     seven = IMAGES["seven"]
     check(client.post("/api/predict?preview=true", files={"file": ("seven.png", seven, "image/png")}), route, 200)
@@ -201,10 +165,8 @@ def test_multipart_json_and_oversized_answers_match_their_model(request: pytest.
     check(client.post("/api/predict", files={"file": ("big.png", too_big, "image/png")}), route, 413)
 
 
-@pytest.mark.parametrize("which", ["shortcut", "routed"])
 @pytest.mark.parametrize("query", ["", "?preview=true&top_k=2"])
-def test_batch_answers_match_their_model(request: pytest.FixtureRequest, which: str, query: str) -> None:
-    client: TestClient = request.getfixturevalue(which)
+def test_batch_answers_match_their_model(client: TestClient, query: str) -> None:
     files = [("files", ("seven.png", IMAGES["seven"], "image/png")),
              ("files", ("junk.png", IMAGES["garbage"], "image/png")),
              ("files", ("notes.txt", b"hello", "text/plain")),
@@ -218,10 +180,10 @@ def test_batch_answers_match_their_model(request: pytest.FixtureRequest, which: 
     check(client.post("/api/predict/batch", files={"nothing": (None, "x")}), ("/api/predict/batch", "post"), 422)
 
 
-def test_models_and_health_match_their_model(shortcut: TestClient) -> None:
-    models = check(shortcut.get("/api/models"), ("/api/models", "get"), 200)
+def test_models_and_health_match_their_model(client: TestClient) -> None:
+    models = check(client.get("/api/models"), ("/api/models", "get"), 200)
     assert any(m["test_accuracy"] is not None for m in models["models"])
-    check(shortcut.get("/healthz"), ("/healthz", "get"), 200)
+    check(client.get("/healthz"), ("/healthz", "get"), 200)
 
 
 # ---------------------------------------------------------------- the models themselves and the OpenAPI document
@@ -234,9 +196,9 @@ def test_every_answer_model_refuses_fields_it_does_not_name(model: type[BaseMode
         model.model_validate({"not_a_field": 1})
 
 
-def test_an_undocumented_field_fails_validation(routed: TestClient) -> None:
+def test_an_undocumented_field_fails_validation(client: TestClient) -> None:
     """What the checks above rely on: a field sent but not in the model is an error, not ignored."""
-    body = routed.post("/api/predict", content=IMAGES["seven"], headers={"Content-Type": "image/png"}).json()
+    body = client.post("/api/predict", content=IMAGES["seven"], headers={"Content-Type": "image/png"}).json()
     schemas.PredictionOut.model_validate(body, strict=True)
     with pytest.raises(ValidationError, match="extra_forbidden"):
         schemas.PredictionOut.model_validate({**body, "debug": 1}, strict=True)
@@ -244,8 +206,8 @@ def test_an_undocumented_field_fails_validation(routed: TestClient) -> None:
         schemas.PredictionOut.model_validate({**body, "label": "7"}, strict=True)  # strict: no coercion
 
 
-def test_openapi_names_the_answer_models(routed: TestClient) -> None:
-    spec = routed.get("/openapi.json").json()
+def test_openapi_names_the_answer_models(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
 
     def ref(response: dict) -> str:
         return response["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]

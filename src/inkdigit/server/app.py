@@ -18,7 +18,6 @@ from inkdigit.server import errors, schemas, work
 from inkdigit.server.bodies import read_batch, read_image
 from inkdigit.server.options import ReadOptions, read_options
 from inkdigit.server.registry import ModelRegistry
-from inkdigit.server.shortcut import Shortcut
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_BYTES = 5_000_000
@@ -40,14 +39,12 @@ def create_app(
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     loader: Callable[[str | None], Any] | None = None,
     lister: Callable[[], list[dict]] | None = None,
-    shortcut: bool = True,
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
     Images are read in the event loop itself: a request's work (~2 ms) holds the GIL anyway, and handing it
     to a thread cost more CPU than it saved; `serve` uses more cores by running several such processes.
     ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests inject fakes with them).
-    ``shortcut``: answer plain image posts before FastAPI's routing (same answers, less CPU; see shortcut.py).
     """
     from inkdigit import __version__
 
@@ -69,8 +66,6 @@ def create_app(
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
-    if shortcut:  # added last, so it sees each request first
-        app.add_middleware(Shortcut, registry=registry, max_bytes=max_bytes, cors=bool(origins))
     errors.add_handlers(app)
     _add_pages(app)
     _add_api(app, registry, max_bytes, max_batch_bytes)

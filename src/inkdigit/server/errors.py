@@ -1,9 +1,8 @@
 """Every error answer of the API, in one place: which failure gets which HTTP status and message.
 
 A failure a client caused becomes ``{"error": "one line"}`` with a 4xx status; anything not in the map is a
-bug and stays a 500. The routes' exception handlers (`add_handlers`), the shortcut (`answer`) and the batch
-endpoint's per-file results (`status_of`, `message_of`) all read the same map, so the same failure gets the
-same answer whichever way the request went.
+bug and stays a 500. The routes' exception handlers (`add_handlers`) and the batch endpoint's per-file
+results (`status_of`, `message_of`) read the same map, so the same failure gets the same answer.
 """
 
 from __future__ import annotations

@@ -1,19 +1,39 @@
-"""`inkdigit serve`: check the settings, take the port, and run the app in this process or in worker processes
-that this one hands the connections to (supervise.py).
+"""`inkdigit serve`: check the settings and the model, take the port, then serve the app in this process or
+in uvicorn's worker processes (its standard supervisor starts them and replaces one that dies).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
+import os
 import socket
 import sys
+from typing import Any
+
+from fastapi import FastAPI
 
 from inkdigit.errors import ServeError
-from inkdigit.server import supervise
+from inkdigit.inference import usable_cores
 from inkdigit.server.app import create_app
+from inkdigit.server.errors import one_line
+from inkdigit.server.registry import ModelRegistry
 
 MAX_WORKERS = 64
+DEFAULT_MAX_WORKERS = 8
 LISTEN_BACKLOG = 2048
+# How every server process runs the app: quiet (errors only), no access log, no Server header, and a stop
+# that waits at most 5 s for requests still in progress.
+UVICORN_SETTINGS: dict[str, Any] = {
+    "log_level": "warning", "access_log": False, "server_header": False, "timeout_graceful_shutdown": 5,
+}
+# uvicorn starts each worker as a fresh interpreter that builds its app by calling `worker_app`; these
+# environment variables carry `serve`'s settings to it (uvicorn's own command line can use them too:
+# `INKDIGIT_SERVE_MODEL=paper uvicorn --factory inkdigit.server.start:worker_app --workers 4`).
+WORKER_APP = "inkdigit.server.start:worker_app"
+MODEL_ENV = "INKDIGIT_SERVE_MODEL"  # bundled model name or .onnx path; unset or empty: the default model
+CORS_ENV = "INKDIGIT_SERVE_CORS_ORIGINS"  # origins CORS allows, as a JSON list of strings; unset: CORS off
 
 
 def serve(
@@ -22,56 +42,73 @@ def serve(
     model: str | None = None,
     workers: int | None = None,
     cors_origins: list[str] | None = None,
-    *,
-    shortcut: bool = True,
 ) -> None:
-    """Run the web app until interrupted. Raises ModelNotFoundError or ServeError before listening.
+    """Run the web app until interrupted (Ctrl+C or SIGTERM). Raises ModelNotFoundError or ServeError before
+    listening.
 
     ``workers``: processes that serve requests, each a whole server with its own models (None: one per core,
-    at most 8; 0 or 1: this process alone). ``shortcut=False`` sends every request through FastAPI's routing
-    (same answers, more CPU: benchmarks/serve_load.py compares the two).
+    at most 8; 0 or 1: this process alone).
     """
     import uvicorn
 
-    from inkdigit import inference
-
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
         raise ServeError(f"--workers must be between 0 and {MAX_WORKERS} (got {workers})")
-    if workers is not None and workers > 1 and not supervise.supported():
-        raise ServeError("--workers above 1 needs Unix sockets, which this system lacks; use --workers 1")
-    processes = supervise.default_processes() if workers is None else workers
+    processes = default_workers() if workers is None else workers
     origins = list(cors_origins or [])
-    # A bad --model fails here, before the port is taken. With worker processes only its name is resolved
-    # here (a file that is no model makes the workers fail, which supervise reports as one line).
-    app = None
-    if processes > 1:
-        inference.resolve_model(model)
-    else:
-        app = create_app(model, origins, shortcut=shortcut)
+    # A bad --model fails here, before the port is taken. With worker processes it is loaded here once as
+    # well, so that a file that is no model is one error line, not a traceback from every worker.
+    app = create_app(model, origins) if processes < 2 else None
+    name = app.state.registry.default.name if app is not None else ModelRegistry(model).default.name
     sock = bind(host, port)
-    port = sock.getsockname()[1]
-    if not is_loopback(host):
-        print(
-            f"warning: serving on {host} makes the app reachable from other machines; it has no login",
-            file=sys.stderr,
-        )
-    url = server_url(host, port)
-
-    def announce(name: str) -> None:
-        print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
-
     try:
-        if app is None:
-            sock.listen(LISTEN_BACKLOG)
-            try:
-                supervise.supervise(sock, processes, model, origins, announce, shortcut=shortcut)
-            except supervise.WorkerStartError as exc:
-                raise ServeError(f"cannot start the server: {exc}") from None
+        sock.listen(LISTEN_BACKLOG)  # from here on connections wait in the queue until a server process is up
+        if not is_loopback(host):
+            print(f"warning: serving on {host} makes the app reachable from other machines; it has no login",
+                  file=sys.stderr)
+        url = server_url(host, sock.getsockname()[1])
+        print(f"inkdigit: serving {url} with model {name!r} (API docs at {url}docs); Ctrl+C stops", flush=True)
+        if app is not None:
+            uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS)).run(sockets=[sock])
         else:
-            announce(app.state.registry.default.name)
-            uvicorn.Server(supervise.uvicorn_config(app)).run(sockets=[sock])
+            run_workers(sock, processes, model, origins)
     finally:
         sock.close()
+
+
+def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins: list[str]) -> None:
+    """Serve the listening ``sock`` with ``count`` uvicorn worker processes until Ctrl+C or SIGTERM."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[MODEL_ENV] = model or ""
+    os.environ[CORS_ENV] = json.dumps(cors_origins)
+    config = uvicorn.Config(WORKER_APP, factory=True, workers=count, **UVICORN_SETTINGS)
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    # uvicorn stops every worker when one exits with STARTUP_FAILURE (its app cannot be built); say so.
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise ServeError("a server process could not start (its error is above)")
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process, with the model and CORS origins of `MODEL_ENV` and `CORS_ENV`."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    try:
+        return create_app(os.environ.get(MODEL_ENV) or None, json.loads(os.environ.get(CORS_ENV) or "[]"))
+    except Exception as exc:
+        # A replacement would fail the same way: exiting with STARTUP_FAILURE makes uvicorn stop the server
+        # instead of restarting this worker again and again.
+        logging.getLogger("uvicorn.error").error("cannot start a server process: %s", one_line(exc))
+        sys.exit(STARTUP_FAILURE)
+
+
+def default_workers() -> int:
+    """Worker processes `serve` starts by default: one per core, at most 8; none (this process alone) on one
+    core."""
+    cores = usable_cores()
+    return 0 if cores < 2 else min(cores, DEFAULT_MAX_WORKERS)
 
 
 def is_loopback(host: str) -> bool:
