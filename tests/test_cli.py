@@ -43,6 +43,7 @@ def test_help_shows_defaults():
     assert "--batch-size" in out and "--dry-run" in out and "(default: 0)" in out
 
 
+@pytest.mark.slow
 def test_missing_data_says_fetch(tmp_path):
     line = one_line_error(run("train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")))
     assert "inkdigit fetch" in line
@@ -55,6 +56,7 @@ def test_fetch_with_nothing_reachable_fails_clearly(tmp_path):
     assert "could not get mnist" in err and "127.0.0.1:9" in err and str(tmp_path / "mnist") in err
 
 
+@pytest.mark.slow
 def test_unreadable_run_dirs(tmp_path):
     assert "no such run directory" in one_line_error(run("evaluate", str(tmp_path / "missing")))
     bad = tmp_path / "bad"
@@ -67,6 +69,7 @@ def test_unreadable_run_dirs(tmp_path):
     assert "cannot load weights" in one_line_error(run("evaluate", str(bad)))
 
 
+@pytest.mark.slow
 def test_dry_run_trains_and_writes_a_run(tmp_path):
     r = run("train", "--dry-run", "--no-progress", "--out", str(tmp_path / "dry"), "--threads", "1")
     assert r.returncode == 0, r.stderr.decode()

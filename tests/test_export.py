@@ -68,6 +68,7 @@ def test_tta_temperature_keeps_the_answers(digits, nets):
     assert (sharp.argmax(1) == raw.argmax(1)).all() and (sharp.max(1).values >= raw.max(1).values - 1e-6).all()
 
 
+@pytest.mark.slow
 def test_tta_graph_runs_in_onnx_runtime_at_any_batch_size(digits, nets):
     module = Probabilities(nets[:1], temperature=0.8, rotations=TTA_ROTATIONS).eval()
     sess = ort.InferenceSession(to_onnx_bytes(module), providers=["CPUExecutionProvider"])

@@ -425,6 +425,7 @@ def _xdotool(*args: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.slow
 def test_real_program_reads_a_mouse_drag(xdisplay: str) -> None:
     """`python -m inkdigit gui` in its own process, driven by xdotool's synthesised mouse."""
     _require("xdotool", "xdotool")

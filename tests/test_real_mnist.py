@@ -16,6 +16,8 @@ from inkdigit.training.config import TrainConfig
 from inkdigit.training.export import ExportError, export_runs
 from inkdigit.training.loop import train
 
+pytestmark = pytest.mark.slow  # make test-fast skips this file; make test runs it
+
 
 @pytest.fixture(scope="session")
 def paper_run(tmp_path_factory):

@@ -32,6 +32,7 @@ def test_shape_size_and_batchnorm():
     assert torch.allclose(net(x[:1]), out[:1], atol=1e-5)  # eval mode: a row doesn't depend on its batch
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_torch():
     import onnxruntime as ort
 
@@ -52,6 +53,7 @@ def test_onnx_export_matches_torch():
     assert np.abs(got - ref).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_trains_with_its_recipe(tiny_data, tmp_path):
     # The whole recipe (augmentation, EMA, one-cycle SGD) runs end to end...
     cfg = TrainConfig(model="resnet-small", dataset="tiny", val_size=100, threads=1, dry_run=True)

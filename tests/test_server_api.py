@@ -502,6 +502,7 @@ def _read_by(worker: int, workers: list[int], url: str, image: bytes) -> int:
             os.kill(pid, signal.SIGCONT)
 
 
+@pytest.mark.slow
 def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process, seven_png: bytes) -> None:
     with serve_process("--workers", "2") as (proc, url):
         workers = _worker_pids(proc.pid)
@@ -523,6 +524,7 @@ def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process
         assert _read_by(replacement, now, url, seven_png) == 7  # the new one serves too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stopping_the_server_stops_its_workers(serve_process, how: int) -> None:
     with serve_process("--workers", "2") as (proc, _):

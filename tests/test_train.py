@@ -155,6 +155,7 @@ CHILD = ("import sys; from inkdigit.data import DATASETS; from tests.conftest im
          "sys.exit(main(sys.argv[1:]))")
 
 
+@pytest.mark.slow
 def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
     """SIGTERM mid-run: the process says how to resume, files are whole, and --resume finishes the run."""
     run = tmp_path / "killed"
@@ -182,6 +183,7 @@ def test_kill_leaves_a_resumable_checkpoint(tiny_data, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["epochs"][-1]["epoch"] == done + 1
 
 
+@pytest.mark.slow
 def test_no_validation_split_trains_evaluates_and_exports(tiny_data, tmp_path):
     """--val-size 0 trains on every training image: no NaN in the files, evaluate and export still work."""
     from inkdigit.training.evaluate import evaluate_run

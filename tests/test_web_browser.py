@@ -17,6 +17,8 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, sync_playwright
 
+pytestmark = pytest.mark.slow  # make test-fast skips this file; make test runs it
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "test-output"
 
