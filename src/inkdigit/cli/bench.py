@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import runpy
 import sys
 from pathlib import Path
 
@@ -23,6 +22,8 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import runpy
+
     root = Path(__file__).resolve().parents[3] / "benchmarks"
     script = root / BENCHES[args.which]
     if not script.is_file():

@@ -15,10 +15,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from inkdigit.errors import ServeError
-from inkdigit.inference import usable_cores
+from inkdigit.inference import resolve_model, usable_cores
 from inkdigit.server.app import create_app
 from inkdigit.server.errors import one_line
-from inkdigit.server.registry import ModelRegistry
 
 MAX_WORKERS = 64
 DEFAULT_MAX_WORKERS = 8
@@ -55,10 +54,9 @@ def serve(
         raise ServeError(f"--workers must be between 0 and {MAX_WORKERS} (got {workers})")
     processes = default_workers() if workers is None else workers
     origins = list(cors_origins or [])
-    # A bad --model fails here, before the port is taken. With worker processes it is loaded here once as
-    # well, so that a file that is no model is one error line, not a traceback from every worker.
+    # A bad --model fails here, before the port is taken: one error line, not a traceback from every worker.
     app = create_app(model, origins) if processes < 2 else None
-    name = app.state.registry.default.name if app is not None else ModelRegistry(model).default.name
+    name = app.state.registry.default.name if app is not None else check_model(model)
     sock = bind(host, port)
     try:
         sock.listen(LISTEN_BACKLOG)  # from here on connections wait in the queue until a server process is up
@@ -89,6 +87,26 @@ def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins
     # uvicorn stops every worker when one exits with STARTUP_FAILURE (its app cannot be built); say so.
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         raise ServeError("a server process could not start (its error is above)")
+
+
+def check_model(model: str | None) -> str:
+    """The name of the model the workers will load, after loading it once in a short-lived process.
+
+    A name that resolves to nothing is a ModelNotFoundError here; a file that does not load is a ServeError
+    with the loader's one line. The load runs in a child so that this process, which only supervises the
+    workers, does not keep a model's memory (an ONNX Runtime session is not given back when freed).
+    """
+    import subprocess
+
+    resolve_model(model)
+    code = ("import sys\nfrom inkdigit.server.errors import one_line\nfrom inkdigit.server.registry import "
+            "ModelRegistry\ntry:\n    print(ModelRegistry(sys.argv[1] or None).default.name)\n"
+            "except Exception as exc:\n    sys.exit(one_line(exc))")
+    child = subprocess.run([sys.executable, "-c", code, model or ""], capture_output=True, text=True)
+    if child.returncode:
+        lines = child.stderr.strip().splitlines() or [f"exit code {child.returncode}"]
+        raise ServeError(f"cannot load the model: {lines[-1]}")
+    return child.stdout.strip()
 
 
 def worker_app() -> FastAPI:
