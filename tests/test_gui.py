@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageGrab
 
+from inkdigit.gui import present
 from inkdigit.gui.app import InkDigitApp
 from inkdigit.inference import Predictor
 
@@ -180,6 +181,28 @@ def test_strokes_go_to_an_in_memory_image_not_a_screen_grab(app: InkDigitApp, xd
     )
     assert shot.getpixel((round(cx + x), round(cy + y))) < 80
     assert shot.getpixel((round(cx + app.sheet.page_to_canvas(0.1, 0.5)[0]), round(cy + y))) > 200
+
+
+def test_the_sheet_is_read_as_strokes_like_the_api_reads_them(app: InkDigitApp, monkeypatch) -> None:
+    """The model reads the sheet's strokes painted by the pen of the web page and the API: same answer as the API."""
+    from fastapi.testclient import TestClient
+
+    from inkdigit.server.app import create_app
+    from inkdigit.vision import strokes
+
+    painted: list[strokes.Drawing] = []
+    paint = strokes.render
+    monkeypatch.setattr(strokes, "render", lambda drawing: painted.append(drawing) or paint(drawing))
+    draw(app, seven())
+    assert answer(app) == "7"
+    (drawing,) = painted  # read once, at the stroke's end, from the strokes themselves
+    (stroke,) = app.sheet.strokes
+    assert (drawing.width, drawing.height) == (640, 480)
+    assert np.allclose(drawing.strokes[0], [(u * 640, v * 480) for u, v in stroke.points])
+    assert drawing.brushes == (pytest.approx(stroke.width * 480),)
+    with TestClient(create_app("paper")) as client:
+        api = client.post("/api/predict", json=app.sheet.strokes_json()).json()
+    assert api["label"] == 7 and present.percent(api["confidence"]) in detail(app)
 
 
 def test_read_shows_probability_bars_and_model_input(app: InkDigitApp) -> None:

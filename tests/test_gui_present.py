@@ -117,6 +117,20 @@ def test_unsure_number_says_which_digits_to_check() -> None:
     assert [b.hot for b in shown.bars] == [True, False, False]  # the unsure digits are not highlighted
 
 
+def test_other_readings_of_a_number_are_offered_when_there_are_some() -> None:
+    """ "58 · or 528?": the reader's alternatives, in whatever shape it gives them; nothing when it gives none."""
+    n = number(prediction(5, 0.9), prediction(8, 0.9))
+    n.alternatives = [{"text": "528", "confidence": 0.1}, {"text": "58", "confidence": 0.05}]  # type: ignore[attr-defined]
+    assert present.number(n).detail == "81.0 % sure · 2 digits · or 528?"
+    n.alternatives = [("528", 0.3), ("5 8", 0.2), ("508", 0.1)]  # type: ignore[attr-defined]
+    assert present.number(n).detail.endswith(" · or 528 or 5 8?")  # two at most
+    n.alternatives = [("528", 0.3), ("7", 0.0001)]  # type: ignore[attr-defined]
+    assert present.number(n).detail.endswith(" · or 528?")  # not the unlikely ones
+    n.alternatives = []  # type: ignore[attr-defined]
+    assert present.number(n).detail == "81.0 % sure · 2 digits"
+    assert present.other_readings(number(prediction(5, 0.9))) == []  # a NumberPrediction without the field
+
+
 def test_long_number_keeps_ten_bars_but_every_box() -> None:
     n = number(*(prediction(d % 10, 0.99) for d in range(12)))
     shown = present.number(n)

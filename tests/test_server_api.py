@@ -414,6 +414,128 @@ def test_server_keeps_serving_after_errors(client: TestClient, seven_png: bytes)
     assert post_png(client, seven_png).json()["label"] == 7
 
 
+# ---------------------------------------------------------------- drawings sent as strokes
+
+
+def dense(stroke: list[tuple[float, float]], side: int, step: float = 2.0) -> list[list[float]]:
+    """A stroke in canvas pixels with a point every ``step`` pixels, the way pointer events arrive."""
+    pts = [(x * side, y * side) for x, y in stroke]
+    out = [list(pts[0])]
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        n = max(1, int(np.ceil(np.hypot(x1 - x0, y1 - y0) / step)))
+        out += [[x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n] for k in range(1, n + 1)]
+    return out
+
+
+def as_strokes(strokes: list[list[tuple[float, float]]], side: int = 280, width: int = 20) -> dict:
+    """The drawing that ``drawing(strokes, side, width)`` paints, as the strokes JSON the page sends."""
+    return {"strokes": [dense(s, side) for s in strokes], "width": side, "height": side, "brush": width}
+
+
+def same_drawing(strokes: list[list[tuple[float, float]]], side: int = 280, width: int = 20) -> tuple[dict, bytes]:
+    """One drawing twice: as strokes JSON and as the PNG of the same dense strokes."""
+    doc = as_strokes(strokes, side, width)
+    return doc, png(drawing([[(x / side, y / side) for x, y in s] for s in doc["strokes"]], side, width))
+
+
+FOUR = [[(0.36, 0.2), (0.29, 0.58), (0.72, 0.58)], [(0.62, 0.24), (0.62, 0.82)]]
+TWO = [[(0.3, 0.34), (0.42, 0.21), (0.6, 0.22), (0.68, 0.36), (0.55, 0.55), (0.3, 0.79), (0.72, 0.79)]]
+DIGIT_STROKES = {0: [zero_stroke()], 1: ONE, 2: TWO, 4: FOUR, 7: SEVEN}
+
+
+@pytest.mark.parametrize("digit", sorted(DIGIT_STROKES))
+def test_strokes_read_like_the_png_of_the_same_drawing(client: TestClient, digit: int) -> None:
+    doc, picture = same_drawing(DIGIT_STROKES[digit])
+    from_strokes = client.post("/api/predict?preview=true", json=doc)
+    from_png = post_png(client, picture, "/api/predict?preview=true")
+    assert from_strokes.status_code == 200, from_strokes.text
+    a, b = from_strokes.json(), from_png.json()
+    assert a["label"] == b["label"] == digit
+    assert abs(a["confidence"] - b["confidence"]) < 0.05
+    assert a["stages"]["size"] == [280, 280]  # the canvas the strokes were drawn on
+    assert max(abs(p - q) for p, q in zip(a["stages"]["box"], b["stages"]["box"])) <= 2
+
+
+def test_a_number_as_strokes_reads_like_its_png_with_boxes_in_canvas_pixels(client: TestClient) -> None:
+    number = placed(SEVEN, 0.2, 0.3) + placed(ONE, 0.5, 0.3) + placed([zero_stroke()], 0.8, 0.3)
+    doc, picture = same_drawing(number, side=560, width=16)
+    a = client.post("/api/predict/number?preview=true", json=doc).json()
+    b = post_png(client, picture, "/api/predict/number?preview=true").json()
+    assert a["text"] == b["text"] == "710"
+    for da, db in zip(a["digits"], b["digits"], strict=True):
+        assert max(abs(p - q) for p, q in zip(da["box"], db["box"])) <= 2
+
+
+def test_strokes_may_carry_times_and_a_pen_per_stroke(client: TestClient) -> None:
+    doc = as_strokes(FOUR)
+    doc["strokes"] = [[[x, y, 1000 + 8 * i] for i, (x, y) in enumerate(s)] for s in doc["strokes"]]
+    doc["brush"] = [22, 18]
+    body = client.post("/api/predict", json=doc).json()
+    assert body["label"] == 4
+    del doc["brush"]  # the app's pen: 7% of the canvas
+    assert client.post("/api/predict", json=doc).json()["label"] == 4
+
+
+def _json(text: str | bytes) -> dict:
+    return {"content": text, "headers": {"Content-Type": "application/json"}}
+
+
+SQUARE = '"width": 280, "height": 280'
+BAD_STROKES = [
+    (f'{{"strokes": [], {SQUARE}}}', 422, "no strokes"),
+    (f'{{"strokes": [[]], {SQUARE}}}', 422, "strokes[0] has no points"),
+    (f'{{"strokes": [[[1, NaN]]], {SQUARE}}}', 422, "not finite"),
+    (f'{{"strokes": [[[1, Infinity]]], {SQUARE}}}', 422, "not finite"),
+    (f'{{"strokes": [[[1, 1e999]]], {SQUARE}}}', 422, "not finite"),
+    (f'{{"strokes": [[[1, "2"]]], {SQUARE}}}', 422, "not a number"),
+    (f'{{"strokes": [[1, 2]], {SQUARE}}}', 422, "must be a point"),
+    (f'{{"strokes": [[[[1, 2]]]], {SQUARE}}}', 422, "must be a point"),
+    (f'{{"strokes": {{"a": 1}}, {SQUARE}}}', 422, "must be a list of strokes"),
+    (f'{{"strokes": [[[1, 2]]], {SQUARE}, "image": "data:image/png;base64,AA=="}}', 422, "not both"),
+    (f'{{"strokes": [[[1, 2]]], {SQUARE}, "pen": 3}}', 422, "unknown field 'pen'"),
+    (f'{{"strokes": [[[99999, 2]]], {SQUARE}}}', 422, "far outside"),
+    ('{"strokes": [[[1, 2]]], "width": 280}', 422, "missing field 'height'"),
+    (f'{{"strokes": [[[1, 2]]], {SQUARE}, "brush": -4}}', 422, "brush"),
+    ('{"strokes": [[[1, 2]]], "width": 100000, "height": 280}', 413, "width"),
+    ('{"strokes": [' + ",".join(["[[1, 2]]"] * 1001) + f"], {SQUARE}}}", 413, "too many strokes"),
+    ('{"strokes": [[' + ",".join(["[1,2]"] * 100_001) + f"]], {SQUARE}}}", 413, "too many points"),
+    ('{"strokes": [[' + ",".join(["[1,2]"] * 1_000_000) + f"]], {SQUARE}}}", 413, "too large"),
+    ('{"strokes": ' + "[" * 100 + "]" * 100 + f", {SQUARE}}}", 422, "must be a point"),
+    ('{"strokes": ' + "[" * 2000 + "]" * 2000 + f", {SQUARE}}}", 422, "nested too deep"),
+    ('{"strokes": ' + "[" * 200_000 + "]" * 200_000 + "}", 413, "too many points"),
+    ('{"strokes": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}", 422, "nested too deep"),
+    ('{"strokes": [[[1, 2]]', 422, "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/api/predict/number"])
+@pytest.mark.parametrize(("body", "status", "words"), BAD_STROKES, ids=[w for *_, w in BAD_STROKES])
+def test_bad_strokes_are_4xx_with_a_clear_message(client: TestClient, path: str, body: str, status: int,
+                                                   words: str) -> None:
+    assert_error(client.post(path, **_json(body)), status, words)
+
+
+def test_strokes_entirely_off_the_canvas_are_a_blank_drawing(client: TestClient) -> None:
+    assert_error(client.post("/api/predict", json={"strokes": [[[-50, 5], [-20, 5]]], "width": 100,
+                                                   "height": 100}), 422, "ink")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=30,
+    ),
+    side=st.integers(-5, 5000),
+)
+def test_random_strokes_never_crash_the_server(client: TestClient, value: object, side: int) -> None:
+    for doc in ({"strokes": value, "width": side, "height": 280}, {"strokes": [value], "width": 280, "height": 280}):
+        r = client.post("/api/predict/number", **_json(json.dumps(doc)))
+        assert r.status_code in (200, 413, 422), r.text
+        assert r.status_code == 200 or set(r.json()) == {"error"}
+
+
 # ---------------------------------------------------------------- page, docs, CORS, start-up
 
 
@@ -445,6 +567,9 @@ def test_openapi_describes_every_endpoint(client: TestClient) -> None:
             assert op.get("summary") and op.get("description"), path
     predict = paths["/api/predict"]["post"]
     assert {"image/png", "multipart/form-data", "application/json"} <= set(predict["requestBody"]["content"])
+    as_json = predict["requestBody"]["content"]["application/json"]
+    assert {"image", "strokes"} <= set(as_json["examples"])  # a drawing as strokes is documented with an example
+    assert paths["/api/predict/number"]["post"]["requestBody"]["content"]["application/json"] == as_json
     assert {"404", "413", "415", "422"} <= set(predict["responses"])
     assert {p["name"] for p in predict["parameters"]} == {"model", "top_k", "preview"}
     assert all(p.get("description") for p in predict["parameters"])

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from inkdigit.server import errors, schemas
 from inkdigit.server.app import create_app
 from inkdigit.server.options import TOP_K_MAX, TOP_K_MIN
+from inkdigit.vision import strokes
 
 # The model each route declares for its 200 answer; every error answer is ErrorOut.
 ROUTE_MODELS: dict[tuple[str, str], type[BaseModel]] = {
@@ -30,8 +31,11 @@ ROUTE_MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("/api/models", "get"): schemas.ModelList,
     ("/healthz", "get"): schemas.Health,
 }
+# The JSON request bodies, documented in the OpenAPI request bodies; every other model is an answer.
+REQUEST_MODELS = [schemas.ImageIn, schemas.DrawingIn]
 ANSWER_MODELS = [m for m in vars(schemas).values()
-                 if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel]
+                 if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel
+                 and m not in REQUEST_MODELS]
 
 
 # ---------------------------------------------------------------- images and clients
@@ -154,6 +158,28 @@ def test_other_answers_match_their_model(
     check(client.request(method, target, content=IMAGES[image], headers=headers), route, status)
 
 
+SEVEN_STROKES = {"strokes": [[[x * 280, y * 280] for x, y in SEVEN[0]]], "width": 280, "height": 280, "brush": 20}
+NUMBER_STROKES = {"strokes": [[[x * 400, y * 400] for x, y in s] for s in NUMBER], "width": 400, "height": 400,
+                  "brush": 16}
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/api/predict/number"])
+@pytest.mark.parametrize(("query", "drawing", "status"), [
+    ("", SEVEN_STROKES, 200),
+    ("?preview=true&top_k=5", SEVEN_STROKES, 200),
+    ("?preview=true", NUMBER_STROKES, 200),
+    ("", {**SEVEN_STROKES, "strokes": []}, 422),
+    ("", {**SEVEN_STROKES, "strokes": [[[1, None]]]}, 422),
+    ("", {**SEVEN_STROKES, "width": 5000}, 413),
+    ("", {**SEVEN_STROKES, "strokes": [[[-100, -100]]]}, 422),  # off the canvas: nothing to read
+])
+def test_stroke_answers_match_their_model(client: TestClient, path: str, query: str, drawing: dict,
+                                          status: int) -> None:
+    body = check(client.post(path + query, json=drawing), (path, "post"), status)
+    if status == 200 and query:
+        assert "preview_png" in str(body)
+
+
 def test_multipart_json_and_oversized_answers_match_their_model(client: TestClient) -> None:
     route = ("/api/predict", "post")
     seven = IMAGES["seven"]
@@ -189,7 +215,7 @@ def test_models_and_health_match_their_model(client: TestClient) -> None:
 # ---------------------------------------------------------------- the models themselves and the OpenAPI document
 
 
-@pytest.mark.parametrize("model", ANSWER_MODELS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", ANSWER_MODELS + REQUEST_MODELS, ids=lambda m: m.__name__)
 def test_every_answer_model_refuses_fields_it_does_not_name(model: type[BaseModel]) -> None:
     assert model.model_config.get("extra") == "forbid"
     with pytest.raises(ValidationError, match="extra_forbidden"):
@@ -228,3 +254,23 @@ def test_openapi_names_the_answer_models(client: TestClient) -> None:
     prediction = components["PredictionOut"]
     assert {"preview_png", "stages"}.isdisjoint(prediction["required"])
     assert prediction["properties"]["preview_png"]["type"] == "string"
+
+
+def test_the_documented_request_bodies_are_what_the_server_takes(client: TestClient) -> None:
+    """The JSON request models and examples in the OpenAPI document agree with what the routes accept."""
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/predict", "/api/predict/number"):
+        content = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        for schema, model in zip(content["schema"]["oneOf"], REQUEST_MODELS, strict=True):
+            expected = model.model_json_schema()
+            assert schema["title"] == model.__name__ and schema["additionalProperties"] is False
+            assert (set(schema["properties"]), schema["required"]) == (set(expected["properties"]),
+                                                                        expected["required"])
+        examples = {name: e["value"] for name, e in content["examples"].items()}
+        schemas.DrawingIn.model_validate(examples["strokes"], strict=True)
+        schemas.ImageIn.model_validate(examples["image"], strict=True)
+        check(client.post(path, json=examples["strokes"]), (path, "post"), 200)
+    drawing = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]
+    assert drawing["properties"]["strokes"]["maxItems"] == strokes.MAX_STROKES
+    assert drawing["properties"]["width"]["maximum"] == strokes.MAX_SIDE
+    assert set(drawing["properties"]) == set(strokes.FIELDS)

@@ -8,14 +8,20 @@ Screenshots of each test land in test-output/ (git-ignored) for a person to look
 from __future__ import annotations
 
 import base64
+import io
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import displays  # scripts/displays.py: Chromium, shared with the screenshot script
+import httpx
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, sync_playwright
+
+from inkdigit.vision.strokes import parse, render
 
 pytestmark = pytest.mark.slow  # make test-fast skips this file; make test runs it
 
@@ -176,6 +182,17 @@ def settled(page: Page) -> dict | None:
 def shown(page: Page) -> tuple[str, str]:
     """What a person sees: the big answer and the line under it."""
     return page.locator("#big").inner_text(), page.locator("#verdict").inner_text()
+
+
+def record_reads(page: Page) -> list[Request]:
+    """Every reading request the page sends from now on (a list that fills as it draws)."""
+    reads: list[Request] = []
+    page.on("request", lambda r: reads.append(r) if r.method == "POST" and "/api/predict" in r.url else None)
+    return reads
+
+
+def decode_png(data_url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.partition(",")[2]))).convert("L"))
 
 
 # ---------------------------------------------------------------- tests
@@ -365,9 +382,11 @@ def test_upload_an_image_file(page: Page, tmp_path: Path) -> None:
     pen.line(pts, fill=30, width=14, joint="curve")
     path = tmp_path / "three.png"
     img.save(path)
+    reads = record_reads(page)
     page.set_input_files("#file", str(path))
     answer = settled(page)
     assert answer is not None and answer["label"] == 3
+    assert reads[-1].headers["content-type"] == "image/png"  # an opened file is sent as it is, not as strokes
     assert shown(page)[0] == "3"
     page.locator("#clear").click()
     settled(page)
@@ -412,6 +431,8 @@ def test_api_docs_page_renders_offline(page: Page, live_url: str) -> None:
     assert {"/api/predict", "/api/predict/number", "/api/predict/batch", "/api/models", "/healthz"} <= set(
         paths
     )
+    predict = page.locator("#post-api-predict").text_content() or ""
+    assert '"strokes":[[' in predict and "brush" in predict  # a drawing as strokes: its fields and an example
     models = page.locator("#get-api-models")
     models.locator("summary").click()
     models.get_by_role("button", name="Send").click()  # "try it" calls the live API
@@ -459,3 +480,78 @@ def test_unsure_answers_and_server_errors_are_explained(page: Page) -> None:
     settled(page)
     assert shown(page) == ("!", "Can't read that")
     assert "could not decode" in page.locator("#sub").inner_text()
+
+
+# ---------------------------------------------------------------- strokes: what the page sends
+
+
+def test_a_drawing_is_sent_as_its_strokes(page: Page, live_url: str) -> None:
+    """The page sends the strokes it recorded (JSON), not a picture; the server paints them as the page did."""
+    reads = record_reads(page)
+    draw_mouse(page, DIGITS[4])
+    answer = settled(page)
+    assert answer is not None and answer["label"] == 4
+    sent = reads[-1]
+    assert sent.headers["content-type"] == "application/json"
+    doc = json.loads(sent.post_data or "")
+    assert set(doc) == {"strokes", "width", "height", "brush"}
+    assert (doc["width"], doc["height"], doc["brush"]) == (280, 280, 20)  # the page's canvas and pen
+    assert len(doc["strokes"]) == 2 and all(len(s) >= 5 for s in doc["strokes"])
+    # The points are where the mouse went: the 4's second stroke runs down x = 0.62 of the canvas.
+    xs = [x for x, _ in doc["strokes"][1]]
+    assert all(abs(x - 0.62 * 280) < 4 for x in xs)
+
+    # What the server paints from them is what the page drew on its canvas, pixel for pixel nearly.
+    painted = render(parse(doc)).image
+    canvas = decode_png(page.evaluate("() => window.inkdigit.picture()"))
+    assert canvas.shape == painted.shape == (280, 280)
+    ours, theirs = painted < 128, canvas < 128
+    assert (ours & theirs).sum() / (ours | theirs).sum() > 0.95  # 0.97-0.99 measured for the ten digits
+    assert np.abs(painted.astype(int) - canvas).mean() < 2  # grey levels of 255; about 0.4 measured
+    # And the model reads the canvas's own picture the same way.
+    as_png = httpx.post(live_url + "api/predict", content=base64.b64decode(
+        page.evaluate("() => window.inkdigit.picture()").partition(",")[2]), headers={"Content-Type": "image/png"})
+    assert as_png.json()["label"] == 4
+
+
+def test_number_mode_sends_strokes_on_its_larger_canvas(page: Page) -> None:
+    page.locator("#mode-number").click()
+    reads = record_reads(page)
+    draw_mouse(page, [s for i, d in enumerate((5, 8)) for s in placed(DIGITS[d], 0.3 + 0.4 * i, 0.45)])
+    answer = settled(page)
+    assert answer is not None and answer["text"] == "58"
+    doc = json.loads(reads[-1].post_data or "")
+    assert reads[-1].url.split("?")[0].endswith("/api/predict/number")
+    assert (doc["width"], doc["brush"], len(doc["strokes"])) == (560, 24, 2)  # the number pen: 12 px of 280
+
+
+def test_drawing_over_an_opened_image_sends_both_as_one_picture(page: Page, tmp_path: Path) -> None:
+    path = tmp_path / "paper.png"
+    Image.new("L", (200, 200), 230).save(path)
+    page.set_input_files("#file", str(path))
+    settled(page)
+    reads = record_reads(page)
+    draw_mouse(page, DIGITS[1])
+    settled(page)
+    assert reads and all(r.headers["content-type"] == "image/png" for r in reads)
+
+
+def test_other_readings_of_a_number_are_offered(page: Page) -> None:
+    """When the server offers another way to cut the number, the page says so under the answer."""
+    digit = {"label": 5, "confidence": 0.9, "probabilities": [0.01] * 10, "unsure": False,
+             "top_k": [{"label": 5, "probability": 0.9}], "box": [10, 10, 50, 60]}
+    number = {"text": "58", "confidence": 0.8, "unsure": False, "model": "paper", "elapsed_ms": 1.0,
+              "digits": [digit, {**digit, "label": 8, "box": [60, 10, 100, 60]}]}
+    page.locator("#mode-number").click()
+    offered = [{"text": t, "confidence": p} for t, p in (("528", 0.1), ("58", 0.05), ("7", 1e-4))]
+    answers = [{**number, "alternatives": offered}, number]  # the second answer has no alternatives at all
+    page.route("**/api/predict/number?*", lambda route: route.fulfill(json=answers[0]))
+    draw_mouse(page, placed(DIGITS[5], 0.3, 0.45))
+    settled(page)
+    assert page.locator("#big").inner_text() == "58"
+    assert page.locator("#alts").inner_text() == "58 · or 528?"  # not itself, nor the unlikely "7"
+    page.screenshot(path=str(OUT / "web-alternatives.png"))
+    answers.pop(0)
+    draw_mouse(page, placed(DIGITS[8], 0.7, 0.45))
+    settled(page)
+    assert page.locator("#big").inner_text() == "58" and page.locator("#alts").is_hidden()

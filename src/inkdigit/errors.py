@@ -46,6 +46,14 @@ class NoInkError(ImageError):
     """The picture is blank or uniform: there is nothing to read."""
 
 
+class StrokesError(ImageError):
+    """A drawing sent as strokes is malformed (wrong nesting, not a number, NaN, a point far off the canvas)."""
+
+
+class StrokesTooLargeError(StrokesError, ImageTooLargeError):
+    """A drawing sent as strokes is over a limit: too many strokes or points, too large a canvas."""
+
+
 class ModelNotFoundError(InkdigitError, ValueError):
     """No bundled model of that name and no such .onnx file; the message lists what exists."""
 

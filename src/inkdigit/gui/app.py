@@ -24,6 +24,7 @@ from inkdigit.gui.widgets import Window
 
 if TYPE_CHECKING:
     from inkdigit.inference import Predictor
+    from inkdigit.vision.strokes import Drawing
 
 # numpy, onnxruntime and the model are imported only after the window is on screen (see _start and
 # load_model), because on a slow machine they take longer than everything else together; the window should
@@ -185,10 +186,7 @@ class InkDigitApp(Window):
             self.show(present.blank(number))
         else:
             try:
-                if number:
-                    shown = present.number(self.predictor.predict_number(self.sheet.source()))
-                else:
-                    shown = present.digit(self.predictor.predict(self.sheet.source()))
+                shown = read_source(self.predictor, self.sheet.source(), number)
             except ImageError as exc:
                 shown = present.unreadable(exc, number)
             self.show(shown)
@@ -204,6 +202,19 @@ class InkDigitApp(Window):
         if os.environ.get("INKDIGIT_DEBUG"):
             print(self.last_traceback, file=sys.stderr)
         self.set_status(present.unexpected(exc, val), error=True)
+
+
+def read_source(predictor: Predictor, source: bytes | Drawing, number: bool) -> present.Shown:
+    """Read an opened file's bytes, or the sheet's strokes painted by the pen the web page and the API use."""
+    from inkdigit.vision.strokes import Drawing, render
+
+    rendered = render(source) if isinstance(source, Drawing) else None
+    picture = source if rendered is None else rendered.picture
+    if number:
+        # The strokes also say which ink is one character (rendered.atoms()): for predict_number's atoms=,
+        # once the segmentation takes them.
+        return present.number(predictor.predict_number(picture))
+    return present.digit(predictor.predict(picture))
 
 
 def after_first_paint(widget: tk.Widget, start: Callable[[], None], latest_ms: int = 1500) -> None:

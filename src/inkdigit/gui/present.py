@@ -29,6 +29,7 @@ LOADING = "Loading model…"
 NO_MODEL = "No model loaded"
 MAX_BARS = 10  # the bar chart has room for ten rows: the ten classes, or a number's first ten digits
 MAX_TILES = 16  # model inputs shown in the preview box; more would be too small to see
+PLAUSIBLE = 0.1  # another reading of a number is offered when it is at least this likely relative to the answer
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the image the model reads
 
@@ -113,13 +114,17 @@ def digit(p: Prediction) -> Shown:
 
 
 def number(n: NumberPrediction) -> Shown:
-    """A number: its text, the overall confidence or which digits to check, one bar and one box per digit."""
+    """A number: its text, the overall confidence or which digits to check, one bar and one box per digit,
+    and other ways to read it when the reader offers some ("· or 528?")."""
     unsure = [i + 1 for i, d in enumerate(n.digits) if d.unsure]
     if unsure:
         detail = f"Not sure ({whole_percent(n.confidence)}): check digit {', '.join(map(str, unsure))}"
     else:
         count = len(n.digits)
         detail = f"{percent(n.confidence)} sure · {count} digit{'s' if count != 1 else ''}"
+    others = other_readings(n)
+    if others:
+        detail += f" · or {' or '.join(others)}?"
     boxes = [(box, str(d.label)) for box, d in zip(n.boxes, n.digits, strict=False)]
     bars = [Bar(str(d.label), float(d.confidence), not d.unsure) for d in n.digits[:MAX_BARS]]
     images = [d.image for d in n.digits]
@@ -127,6 +132,28 @@ def number(n: NumberPrediction) -> Shown:
         answer=n.text, detail=detail, unsure=bool(unsure), boxes=boxes, caption=DIGITS_CAPTION, bars=bars,
         images=images,
     )
+
+
+def other_readings(n: Any, most: int = 2) -> list[str]:
+    """The texts of a number's plausible `alternatives` (none when it has no such field), best first.
+
+    An alternative is plausible unless it says it is less than PLAUSIBLE times as likely as the answer: a sure
+    "17" offers no "7". Each may be a mapping or an object with `text` (and `confidence`), or a (text,
+    confidence) pair.
+    """
+    found: list[str] = []
+    for alt in getattr(n, "alternatives", None) or ():
+        if isinstance(alt, Mapping):
+            text, confidence = alt.get("text"), alt.get("confidence")
+        elif isinstance(alt, (tuple, list)):
+            text, confidence = (alt[0] if alt else None), (alt[1] if len(alt) > 1 else None)
+        else:
+            text, confidence = getattr(alt, "text", None), getattr(alt, "confidence", None)
+        if isinstance(confidence, (int, float)) and confidence < PLAUSIBLE * n.confidence:
+            continue
+        if isinstance(text, str) and text and text != n.text and text not in found:
+            found.append(text)
+    return found[:most]
 
 
 def blank(number_mode: bool, message: str | None = None) -> Shown:

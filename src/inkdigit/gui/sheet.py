@@ -1,8 +1,9 @@
-"""The drawing sheet of the desktop app: strokes kept as vectors, shown on a Tk canvas, painted into an image.
+"""The drawing sheet of the desktop app: strokes kept as vectors, shown on a Tk canvas, read as strokes.
 
-The paper's app screen-grabbed its canvas; here every stroke is stored in page units ([0,1] both ways) and
-painted at the same time into an in-memory PIL image of fixed size, which is what the model reads. A resize
-only changes how the sheet is shown.
+The paper's app screen-grabbed its canvas; here every stroke is stored in page units ([0,1] both ways), and
+what the model reads is those strokes on a sheet of fixed size (IMAGE_SIZE), painted by
+`inkdigit.vision.strokes` with the same pen as the web page and the API's strokes, so the desktop app, the page
+and an API client read one drawing alike. A resize only changes how the sheet is shown.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ import tkinter as tk
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from tkinter import font as tkfont
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from inkdigit.gui.present import Box
 from inkdigit.gui.theme import ACCENT, BORDER, CANVAS_BG, HINT, INK, SHADOW, png_photo
 
+if TYPE_CHECKING:
+    from inkdigit.vision.strokes import Drawing
+
 # A 4:3 sheet: roomy for one digit, wide enough for a short number.
 PAGE_ASPECT = 4 / 3
-IMAGE_SIZE = (640, 480)  # the in-memory ink image the model reads (black ink on white)
+IMAGE_SIZE = (640, 480)  # the canvas, in pixels, the strokes are read on (black ink on white)
 PAGE_MARGIN = 14  # px of canvas around the sheet
 
 
@@ -54,8 +59,6 @@ class Sheet:
         self._photo: tk.PhotoImage | None = None
         self._current: Stroke | None = None
         self._current_item: int | None = None
-        self._ink = Image.new("L", IMAGE_SIZE, 255)
-        self._pen = ImageDraw.Draw(self._ink)
         canvas.configure(background=CANVAS_BG, highlightthickness=0, cursor="pencil")
         canvas.bind("<Configure>", lambda _e: self.redraw())
         canvas.bind("<ButtonPress-1>", self._on_press)
@@ -65,16 +68,34 @@ class Sheet:
     # ---------------------------------------------------------------- what the model reads
     @property
     def ink_image(self) -> Image.Image:
-        """A copy of the in-memory drawing (black ink on white, IMAGE_SIZE whatever the window size)."""
-        return self._ink.copy()
+        """The drawing as the model's picture: black ink on white, IMAGE_SIZE whatever the window size."""
+        from inkdigit.vision.strokes import render
+
+        return render(self.drawing()).picture
 
     def has_input(self) -> bool:
         """Whether there is anything to read: strokes or an opened image."""
         return bool(self.strokes) or self.opened_bytes is not None
 
-    def source(self) -> bytes | Image.Image:
-        """What to hand the model: the opened file's bytes, else the drawing."""
-        return self.opened_bytes if self.opened_bytes is not None else self._ink
+    def source(self) -> bytes | Drawing:
+        """What to hand the model: the opened file's bytes, else the drawing's strokes."""
+        return self.opened_bytes if self.opened_bytes is not None else self.drawing()
+
+    def strokes_json(self) -> dict:
+        """The strokes as the API takes them: pixels of the IMAGE_SIZE sheet, each stroke with its pen width."""
+        w, h = IMAGE_SIZE
+        return {
+            "strokes": [[[u * w, v * h] for u, v in stroke.points] for stroke in self.strokes],
+            "width": w,
+            "height": h,
+            "brush": [stroke.width * h for stroke in self.strokes],
+        }
+
+    def drawing(self) -> Drawing:
+        """The strokes, checked and ready to paint (numpy is imported here, once a reading is asked for)."""
+        from inkdigit.vision.strokes import parse
+
+        return parse(self.strokes_json())
 
     # ---------------------------------------------------------------- geometry
     def page_rect(self) -> tuple[float, float, float, float]:
@@ -114,7 +135,6 @@ class Sheet:
         self.strokes.append(self._current)
         self._current_item = None
         self._dot(self._current)
-        self._paint(self._current, start=0)
         self._on_stroke_start()
 
     def _on_motion(self, event: tk.Event) -> None:
@@ -132,7 +152,6 @@ class Sheet:
             self._current_item = self._line(coords, stroke.width * ph)
         else:
             self.canvas.coords(self._current_item, *coords)
-        self._paint(stroke, start=len(stroke.points) - 2)
 
     def _on_release(self, event: tk.Event) -> None:
         if self._current is None:
@@ -160,24 +179,6 @@ class Sheet:
         x, y = self.page_to_canvas(*stroke.points[0])
         r = max(stroke.width * ph / 2, 0.5)
         self.canvas.create_oval(x - r, y - r, x + r, y + r, fill=INK, outline="", tags=("ink",))
-
-    def _paint(self, stroke: Stroke, start: int) -> None:
-        """Paint a stroke from point `start` on into the in-memory image, with round joins and caps."""
-        w, h = IMAGE_SIZE
-        width = max(stroke.width * h, 1.0)
-        r = width / 2
-        pts = [(u * w, v * h) for u, v in stroke.points[max(start, 0) :]]
-        if len(pts) > 1:
-            self._pen.line(pts, fill=0, width=round(width))
-        for x, y in pts:
-            self._pen.ellipse((x - r, y - r, x + r, y + r), fill=0)
-
-    def _repaint(self) -> None:
-        """Paint the in-memory image afresh from the stroke list (after undo or clear)."""
-        self._ink = Image.new("L", IMAGE_SIZE, 255)
-        self._pen = ImageDraw.Draw(self._ink)
-        for stroke in self.strokes:
-            self._paint(stroke, start=0)
 
     def redraw(self) -> None:
         """Redraw the whole canvas from the vector data, at the canvas's current size."""
@@ -232,7 +233,6 @@ class Sheet:
         self.opened = self.opened_bytes = self._photo = None
         self._current = None
         self.boxes = []
-        self._repaint()
         self.redraw()
 
     def undo(self) -> bool:
@@ -244,7 +244,6 @@ class Sheet:
             return True
         self.strokes.pop()
         self.boxes = []
-        self._repaint()
         self.redraw()
         return True
 

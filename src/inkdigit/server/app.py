@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from inkdigit.server import errors, schemas, work
-from inkdigit.server.bodies import read_batch, read_image
+from inkdigit.server.bodies import read_batch, read_input
 from inkdigit.server.options import ReadOptions, read_options
 from inkdigit.server.registry import ModelRegistry
 
@@ -134,8 +134,8 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         request: Request,
         options: ReadOptionsParam,
     ) -> Response:
-        data = await read_image(request, max_bytes)
-        return json_response(work.predict(registry, data, *options))
+        source = await read_input(request, max_bytes)
+        return json_response(work.predict(registry, source, *options))
 
     @app.post(
         "/api/predict/number",
@@ -150,8 +150,8 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         request: Request,
         options: ReadOptionsParam,
     ) -> Response:
-        data = await read_image(request, max_bytes)
-        return json_response(work.predict_number(registry, data, *options))
+        source = await read_input(request, max_bytes)
+        return json_response(work.predict_number(registry, source, *options))
 
     @app.post(
         "/api/predict/batch",

@@ -1,4 +1,5 @@
-"""Reading image uploads from HTTP requests: size-limited streaming, raw/multipart/JSON bodies."""
+"""Reading what a request asks to read: size-limited streaming, raw/multipart/JSON image bodies, drawings as strokes.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from inkdigit.errors import StrokesTooLargeError
 from inkdigit.server.errors import BadBodyError, BodyTooLargeError, RequestError, UnsupportedMediaTypeError
+from inkdigit.vision import strokes
+from inkdigit.vision.strokes import Drawing
 
 # Media types we try to decode; everything else under image/ is tried too, except vector formats.
 RAW_TYPES = ("application/octet-stream",)
 REFUSED_IMAGE_TYPES = ("image/svg+xml",)
 ACCEPTED_HINT = (
-    'send a PNG/JPEG/GIF/BMP/WebP image as the raw body, multipart form data or JSON {"image": data URL}'
+    'send a PNG/JPEG/GIF/BMP/WebP image as the raw body, multipart form data or JSON {"image": data URL}, '
+    'or a drawing as JSON {"strokes": [...], "width": W, "height": H}'
 )
 MAX_BATCH_FILES = 64
+# A drawing within the limits opens no more JSON lists than this (its strokes, each stroke, each point and
+# the brush list); counting them first refuses a flood of points before it becomes a million Python lists.
+MAX_JSON_LISTS = 2 + strokes.MAX_STROKES + strokes.MAX_POINTS
 
 
 @dataclass
@@ -88,14 +96,22 @@ def decode_data_url(text: str, limit: int) -> bytes:
     return data
 
 
-def parse_json_image(body: bytes, limit: int) -> bytes:
-    """Image bytes from a JSON body ``{"image": "data:image/png;base64,..."}``."""
+def parse_json(body: bytes, limit: int) -> bytes | Drawing:
+    """A JSON body: image bytes from ``{"image": "data:image/png;base64,..."}``, or a drawing ``{"strokes": ...}``."""
+    if body.count(b"[") > MAX_JSON_LISTS:
+        raise StrokesTooLargeError(f"too many points: the limit is {strokes.MAX_POINTS}")
     try:
         doc = json.loads(body)
+    except RecursionError:  # the decoder's answer to objects nested thousands deep
+        raise BadBodyError("body is not valid JSON: nested too deep") from None
     except (UnicodeDecodeError, ValueError):
         raise BadBodyError("body is not valid JSON") from None
+    if isinstance(doc, dict) and "strokes" in doc:
+        if "image" in doc:
+            raise BadBodyError('send either "image" or "strokes", not both')
+        return strokes.parse(doc)
     if not isinstance(doc, dict) or not isinstance(doc.get("image"), str):
-        raise BadBodyError('JSON body must be an object with an "image" data URL string')
+        raise BadBodyError('JSON body must be an object with an "image" data URL string or a drawing\'s "strokes"')
     return decode_data_url(doc["image"], limit)
 
 
@@ -140,15 +156,15 @@ async def upload_from_part(part: UploadFile, limit: int) -> Upload:
     return Upload(data, name)
 
 
-async def read_image(request: Request, limit: int) -> bytes:
-    """The one image a predict request carries, as raw bytes (raw body, multipart file or JSON)."""
+async def read_input(request: Request, limit: int) -> bytes | Drawing:
+    """What a predict request asks to read: image bytes (raw body, multipart file, JSON data URL) or a drawing."""
     mtype = media_type(request.headers.get("content-type"))
     if not (is_image_type(mtype) or mtype in ("multipart/form-data", "application/json")):
         raise UnsupportedMediaTypeError(f"unsupported media type {mtype!r}; {ACCEPTED_HINT}")
     form_limit = limit + 64 * 1024 if mtype == "multipart/form-data" else limit
-    body = await read_body(request, form_limit)
+    body = await read_body(request, form_limit, "body" if mtype == "application/json" else "image")
     if mtype == "application/json":
-        data = parse_json_image(body, limit)
+        data = parse_json(body, limit)
     elif mtype == "multipart/form-data":
         files = [v for _, v in await parse_form(request, body) if isinstance(v, UploadFile)]
         if not files:

@@ -16,7 +16,7 @@ from PIL.Image import DecompressionBombError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from inkdigit.errors import ImageError, ImageTooLargeError, ModelNotFoundError
+from inkdigit.errors import ImageError, ImageTooLargeError, ModelNotFoundError, StrokesError, StrokesTooLargeError
 
 
 class RequestError(Exception):
@@ -48,6 +48,8 @@ STATUSES: dict[type[BaseException], int] = {
     ModelNotFoundError: 404,  # the model a name points to cannot be loaded
     ImageError: 422,  # undecodable, too small, blank (NoInkError)
     ImageTooLargeError: 413,
+    StrokesError: 422,  # a drawing's strokes: wrong nesting, not numbers, NaN, far off the canvas
+    StrokesTooLargeError: 413,  # too many strokes or points, too large a canvas
     DecompressionBombError: 413,  # Pillow's own refusal, should a decoder path raise it unwrapped
     RequestValidationError: 422,  # a bad query parameter
 }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-API_DESCRIPTION = """\
+from inkdigit.vision.strokes import DEFAULT_BRUSH, MAX_POINTS, MAX_SIDE, MAX_STROKES, MIN_SIDE
+
+API_DESCRIPTION = f"""\
 Read handwritten digits: send an image, get back the digit, how sure the model is, and the
 probability of every class 0-9.
 
@@ -13,16 +17,27 @@ probability of every class 0-9.
 * the raw image as the body, with `Content-Type: image/png` (or `image/jpeg`, `image/gif`, `image/bmp`,
   `image/webp`, `application/octet-stream`);
 * `multipart/form-data` with the image in a file field named `file`;
-* JSON `{"image": "data:image/png;base64,..."}` (a bare base64 string works too).
+* JSON `{{"image": "data:image/png;base64,..."}}` (a bare base64 string works too).
 
 Dark ink on light paper and light ink on dark paper are both fine; photos, scans and canvas drawings
 of any size are scaled down to the 28x28 MNIST input on the server.
 
-**Errors** are JSON `{"error": "one line"}` with a 4xx status: 413 image over the size limit (5 MB by
-default), 415 not an image type, 422 undecodable or blank image or bad parameter, 404 unknown model
-or path. The server keeps serving after any of them.
+**Sending a drawing as strokes** (digital ink, as a pen or finger wrote it; `/api/predict` and
+`/api/predict/number`): JSON `{{"strokes": [[[x, y], ...], ...], "width": W, "height": H}}`, each stroke the
+points from pen-down to pen-up in pixels of a W x H canvas (a third number per point, a time, is allowed),
+and optionally `"brush"`, the pen's width in pixels (one number, or one per stroke;
+{DEFAULT_BRUSH:.0%} of the shorter side by default). The server paints it with the drawing page's round pen,
+black on white, and reads that; boxes in the answer are in the canvas's pixels. Limits: at most
+{MAX_STROKES:,} strokes, {MAX_POINTS:,} points and {MAX_SIDE} pixels a side; points may lie at most one canvas
+width (height) outside the canvas.
+
+**Errors** are JSON `{{"error": "one line"}}` with a 4xx status: 413 image or drawing over a size limit
+(5 MB by default), 415 not an image type, 422 undecodable or blank image, malformed strokes or bad
+parameter, 404 unknown model or path. The server keeps serving after any of them.
 
 Example: `curl -s --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8000/api/predict`
+or, a "1" as one stroke: `curl -s -H 'Content-Type: application/json' -d
+'{{"strokes": [[[150, 50], [140, 230]]], "width": 280, "height": 280}}' http://127.0.0.1:8000/api/predict`
 """
 
 TAGS = [
@@ -40,7 +55,7 @@ image (no ink) is a 422 error.
 NUMBER_DESCRIPTION = """\
 Splits the image into digits written side by side (left to right, by connected ink strokes) and reads
 each one. `text` is the number as a string; each entry of `digits` has its `box`, `[x0, y0, x1, y1]` in the
-sent image's pixels (end exclusive).
+sent image's pixels, or a drawing's canvas pixels (end exclusive).
 """
 
 BATCH_DESCRIPTION = """\
@@ -197,20 +212,66 @@ class ErrorOut(BaseModel):
 
 ERROR_RESPONSES: dict = {
     404: {"model": ErrorOut, "description": "Unknown model."},
-    413: {"model": ErrorOut, "description": "Image (or request) over the size limit."},
+    413: {"model": ErrorOut, "description": "Image, drawing (or request) over a size limit."},
     415: {"model": ErrorOut, "description": "Not an image media type."},
-    422: {"model": ErrorOut, "description": "Undecodable or blank image, or a bad parameter."},
+    422: {"model": ErrorOut, "description": "Undecodable or blank image, malformed strokes, or a bad parameter."},
 }
+
+
+# The request bodies read as JSON. The routes read their bodies themselves (vision/strokes.py checks a
+# drawing), so these models document the shapes in the OpenAPI document; tests/test_server_schemas.py checks
+# that they agree with what the server accepts.
+
+Point = Annotated[list[float], Field(min_length=2, max_length=3)]
+Stroke = Annotated[list[Point], Field(min_length=1)]
+
+
+class ImageIn(BaseModel):
+    """An image as a data URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(..., description="A data URL (or bare base64) of the image.",
+                       examples=["data:image/png;base64,iVBORw0KGgo..."])
+
+
+class DrawingIn(BaseModel):
+    """A drawing as the strokes of a pen, in pixels of a canvas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strokes: list[Stroke] = Field(
+        ..., min_length=1, max_length=MAX_STROKES,
+        description="The strokes in the order written, each the points `[x, y]` (or `[x, y, t]`, t a time "
+        f"that is not used) from pen-down to pen-up; at most {MAX_POINTS:,} points in all.",
+    )
+    width: int = Field(..., ge=MIN_SIDE, le=MAX_SIDE, description="The canvas's width in pixels.")
+    height: int = Field(..., ge=MIN_SIDE, le=MAX_SIDE, description="The canvas's height in pixels.")
+    brush: float | list[float] | None = Field(
+        None, description="The pen's width in pixels: one number, or one per stroke; "
+        f"{DEFAULT_BRUSH:.0%} of the canvas's shorter side when left out.",
+    )
+
+
+# A "7" as the drawing page sends it: two strokes on its 280 x 280 canvas with its 20-pixel pen.
+DRAWING_EXAMPLE = {
+    "strokes": [[[78, 62], [140, 61], [202, 62], [170, 126], [126, 224]], [[110, 140], [180, 138]]],
+    "width": 280,
+    "height": 280,
+    "brush": 20,
+}
+IMAGE_EXAMPLE = {"image": "data:image/png;base64,iVBORw0KGgo..."}
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 def image_body(description: str) -> dict:
-    """OpenAPI ``requestBody`` for endpoints that take one image in any of the three encodings."""
+    """OpenAPI ``requestBody`` for endpoints that take one image in any of the three encodings, or strokes."""
     return {
         "requestBody": {
             "required": True,
-            "description": description + " Raw image body, multipart field `file`, or JSON data URL.",
+            "description": description + " Raw image body, multipart field `file`, JSON data URL, or a drawing "
+            "as JSON strokes.",
             "content": {
                 "image/png": _BINARY,
                 "image/jpeg": _BINARY,
@@ -223,17 +284,11 @@ def image_body(description: str) -> dict:
                     }
                 },
                 "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "image": {
-                                "type": "string",
-                                "description": "A data URL (or bare base64) of the image.",
-                                "examples": ["data:image/png;base64,iVBORw0KGgo..."],
-                            }
-                        },
-                        "required": ["image"],
-                    }
+                    "schema": {"oneOf": [_inline(ImageIn), _inline(DrawingIn)]},
+                    "examples": {
+                        "image": {"summary": "An image as a data URL", "value": IMAGE_EXAMPLE},
+                        "strokes": {"summary": "A drawing as strokes (a 7)", "value": DRAWING_EXAMPLE},
+                    },
                 },
             },
         }
@@ -257,3 +312,8 @@ BATCH_BODY: dict = {
         },
     }
 }
+
+
+def _inline(model: type[BaseModel]) -> dict:
+    """A request model's JSON schema, whole, for an OpenAPI request body."""
+    return model.model_json_schema()

@@ -1,4 +1,4 @@
-"""The API's recognition work, as plain functions: image bytes + settings → a JSON-ready dict."""
+"""The API's recognition work, as plain functions: image bytes or a drawing + settings → a JSON-ready dict."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from inkdigit.server.bodies import Upload
 from inkdigit.server.errors import message_of, status_of
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
+from inkdigit.vision import strokes
+from inkdigit.vision.strokes import Drawing
 
 
 def json_bytes(payload: Any) -> bytes:
@@ -17,12 +19,13 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
-def predict(registry: ModelRegistry, data: bytes, model: str | None, top_k: int, preview: bool) -> dict:
+def predict(registry: ModelRegistry, source: bytes | Drawing, model: str | None, top_k: int, preview: bool) -> dict:
     """One digit → the /api/predict answer."""
     from inkdigit.vision import preprocess
 
     start = time.perf_counter()
     predictor = registry.get(model)
+    data = strokes.render(source).picture if isinstance(source, Drawing) else source
     if preview:
         # Preprocess once and keep the stages; the model then reads the same 28x28 the page shows.
         stages = preprocess.preprocess(data, return_stages=True)
@@ -36,11 +39,19 @@ def predict(registry: ModelRegistry, data: bytes, model: str | None, top_k: int,
     return result
 
 
-def predict_number(registry: ModelRegistry, data: bytes, model: str | None, top_k: int, preview: bool) -> dict:
+def predict_number(registry: ModelRegistry, source: bytes | Drawing, model: str | None, top_k: int,
+                   preview: bool) -> dict:
     """A written number → the /api/predict/number answer."""
     start = time.perf_counter()
     predictor = registry.get(model)
-    result = predictor.predict_number(data, top_k=top_k).to_dict(preview=preview)
+    if isinstance(source, Drawing):
+        # The picture of the strokes; their groups (rendered.atoms(), one per character) are what the
+        # segmentation will take as well, to cut where the pen says a character ends.
+        rendered = strokes.render(source)
+        number = predictor.predict_number(rendered.picture, top_k=top_k)
+    else:
+        number = predictor.predict_number(source, top_k=top_k)
+    result = number.to_dict(preview=preview)
     result["model"] = predictor.name
     result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
     return result

@@ -3,9 +3,11 @@
   "use strict";
 
   var REF = 280;              // brush sizes are in pixels of a REF x REF canvas; digit drawings are sent at REF
-  var NUMBER_SEND = 560;      // number mode sends a larger image so small digits keep their detail
+  var NUMBER_SEND = 560;      // number mode sends a larger canvas so small digits keep their detail
+  var REACH = 1;              // the server takes points up to one canvas side beyond the canvas
   var THROTTLE_MS = 150;      // at most one live read per this many ms while drawing
   var CONFIDENT = 0.6;        // fallback threshold if the server does not say "unsure"
+  var PLAUSIBLE = 0.1;        // another reading of a number is shown when at least this likely relative to the answer
 
   var $ = function (id) { return document.getElementById(id); };
   var pad = $("pad"), overlay = $("overlay"), wrap = $("pad-wrap");
@@ -206,23 +208,43 @@
 
   // ---------------------------------------------------------------- talking to the server
 
-  // What to send: the opened file as is (best fidelity), or the drawing rendered black on white.
-  // `map` turns pixel coordinates of what we sent into 0..1 canvas units (to place boxes).
+  // What to send: the opened file as is (best fidelity); a drawing as its strokes, which the server paints
+  // with this page's pen and which tell it where one character ends; ink over an opened image as a PNG of
+  // both. `map` turns pixel coordinates of what we sent into 0..1 canvas units (to place boxes).
   function payload() {
     if (state.image && state.strokes.length === 0 && !state.drawing && state.image.file) {
       var r = imageRect(state.image, 1);
-      return Promise.resolve({
-        blob: state.image.file,
+      return {
+        body: state.image.file, type: state.image.file.type || "application/octet-stream",
         map: { x: r.x, y: r.y, s: r.scale, w: state.image.w, h: state.image.h },
-      });
+      };
     }
     var side = state.mode === "number" ? NUMBER_SEND : REF;
+    var map = { x: 0, y: 0, s: 1 / side, w: side, h: side };
+    if (!state.image) return { body: JSON.stringify(strokesDoc(side)), type: "application/json", map: map };
+    // toDataURL, not toBlob: Chromium may defer toBlob's encoding to idle time (up to a second after the
+    // last input event), which would delay the reading at a stroke's end.
+    return { body: dataUrlToBlob(snapshot(side)), type: "image/png", map: map };
+  }
+
+  // The drawing as the API's strokes JSON: points in pixels of a side x side canvas, a pen width per stroke.
+  function strokesDoc(side) {
+    var all = state.drawing ? state.strokes.concat([state.drawing]) : state.strokes;
+    var near = function (v) { return Math.round(Math.max(-REACH, Math.min(1 + REACH, v)) * side * 100) / 100; };
+    var brushes = all.map(function (s) { return s.w * side / REF; });
+    var same = brushes.every(function (b) { return b === brushes[0]; });
+    return {
+      strokes: all.map(function (s) { return s.pts.map(function (p) { return [near(p[0]), near(p[1])]; }); }),
+      width: side, height: side, brush: same ? brushes[0] : brushes,
+    };
+  }
+
+  // The drawing (and any opened image) painted black on white at side x side, as a PNG data URL.
+  function snapshot(side) {
     var c = document.createElement("canvas");
     c.width = c.height = side;
     paintInto(c.getContext("2d"), side, "#000000", "#ffffff");
-    // toDataURL, not toBlob: Chromium may defer toBlob's encoding to idle time (up to a second after the
-    // last input event), which would delay the reading at a stroke's end.
-    return Promise.resolve({ blob: dataUrlToBlob(c.toDataURL("image/png")), map: { x: 0, y: 0, s: 1 / side, w: side, h: side } });
+    return c.toDataURL("image/png");
   }
 
   function dataUrlToBlob(url) {
@@ -261,10 +283,9 @@
     net.pending = false; net.urgent = false;
     net.inFlight = true;
     var version = state.version, mode = state.mode;
-    payload().then(function (p) {
-      var type = (p.blob && p.blob.type) || "application/octet-stream";
+    Promise.resolve(payload()).then(function (p) {
       net.lastSent = performance.now();                  // the throttle counts from one request to the next
-      return fetch(endpoint(), { method: "POST", body: p.blob, headers: { "Content-Type": type } })
+      return fetch(endpoint(), { method: "POST", body: p.body, headers: { "Content-Type": p.type } })
         .then(function (res) {
           return res.json().catch(function () { return { error: "The server sent something unreadable (" + res.status + ")." }; })
             .then(function (data) { return { res: res, data: data, map: p.map }; });
@@ -359,6 +380,7 @@
     $("big").textContent = big;
     $("verdict").textContent = verdict;
     $("sub").textContent = sub;
+    $("alts").hidden = true;                                 // a number's answer shows its own
     $("meter-fill").style.width = Math.round((meter || 0) * 100) + "%";
     if (changedAnswer && (stateName === "sure" || stateName === "unsure")) {
       answer.classList.remove("pop");
@@ -403,6 +425,9 @@
     setAnswer(anyUnsure ? "unsure" : "sure", r.text || "?",
       anyUnsure ? "Not sure about every digit" : digits.length + (digits.length === 1 ? " digit" : " digits"),
       conf + " sure overall" + timing(r), r.confidence);
+    var others = otherReadings(r);
+    $("alts").textContent = others.length ? r.text + " · or " + others.join(" or ") + "?" : "";
+    $("alts").hidden = !others.length;
     var chips = $("chips");
     chips.textContent = "";
     digits.forEach(function (d, i) {
@@ -421,10 +446,20 @@
     });
     $("bars").hidden = true; chips.hidden = false; $("stages").hidden = true;
     $("sees").classList.remove("empty");
-    if (speak) announce("Reads " + (r.text || "nothing") + ".");
+    if (speak) announce("Reads " + (r.text || "nothing") + (others.length ? ", or maybe " + others.join(" or ") : "") + ".");
   }
 
   function timing(r) { return typeof r.elapsed_ms === "number" ? " · " + r.elapsed_ms.toFixed(1) + "\u00a0ms" : ""; }
+
+  // Other ways to read a number (another cut between its digits) that the server offers, at most two, and only
+  // plausible ones: at least PLAUSIBLE times as likely as the answer (a sure "17" offers no "7").
+  function otherReadings(r) {
+    var list = Array.isArray(r.alternatives) ? r.alternatives : [];
+    return list.map(function (a) {
+      var text = Array.isArray(a) ? a[0] : a && a.text, p = Array.isArray(a) ? a[1] : a && a.confidence;
+      return typeof p === "number" && p < PLAUSIBLE * (r.confidence || 0) ? "" : (typeof text === "string" ? text : "");
+    }).filter(function (t, i, all) { return t && t !== r.text && all.indexOf(t) === i; }).slice(0, 2);
+  }
 
   function showEmpty(title, detail) {
     state.last = null;
@@ -661,6 +696,7 @@
     get lastAnswer() { return state.last ? state.last.data : null; },
     get strokeCount() { return state.strokes.length; },
     get idle() { return !net.inFlight && !net.pending && state.opening === 0; },
+    picture: function () { return snapshot(state.mode === "number" ? NUMBER_SEND : REF); },  // what the pen drew
   };
 
   init();

@@ -114,6 +114,8 @@
       body.appendChild(el("p", {}, ["Content types: "].concat(Object.keys(content).map(function (t, i) {
         return el("span", {}, [i ? ", " : "", el("code", { text: t })]);
       }))));
+      var json = content["application/json"];
+      if (json) jsonBodies(json).forEach(function (node) { body.appendChild(node); });
     }
 
     var responses = op.responses || {};
@@ -139,6 +141,24 @@
       ]),
       body,
     ]);
+  }
+
+  // The JSON bodies an endpoint takes (each with its fields) and their examples.
+  function jsonBodies(json) {
+    var nodes = [];
+    var kinds = json.schema && json.schema.oneOf ? json.schema.oneOf : (json.schema ? [json.schema] : []);
+    kinds.forEach(function (kind) {
+      kind = resolve(kind);
+      nodes.push(el("p", {}, [el("code", { text: "application/json" }), " — " + (kind.description || kind.title || "")]));
+      var t = propsTable(kind);
+      if (t) nodes.push(t);
+    });
+    Object.keys(json.examples || {}).forEach(function (name) {
+      var ex = json.examples[name];
+      nodes.push(el("p", { class: "muted", text: "Example: " + (ex.summary || name) }));
+      nodes.push(el("pre", {}, [el("code", { text: JSON.stringify(ex.value) })]));
+    });
+    return nodes;
   }
 
   function tryIt(path, method, op) {
