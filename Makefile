@@ -7,7 +7,7 @@ INKDIGIT := $(VENV)/bin/inkdigit
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
-SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool gcc libc6-dev
+SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool gcc libc6-dev npm
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast venv sysdeps data models lint bench clean help
@@ -27,11 +27,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Browser and desktop-GUI tests need Debian's Chromium, Xvfb and xdotool, and the paper net's fused training
-# step needs a C compiler. As root they are installed here; otherwise the tests that need them fail with a
-# message naming the missing program.
+# Browser and desktop-GUI tests need Debian's Chromium, Xvfb and xdotool, the paper net's fused training
+# step needs a C compiler, and the handwriting fonts come from the npm registry through npm. As root they are
+# installed here; otherwise the tests that need them fail with a message naming the missing program.
 sysdeps:
-	@missing=0; for c in chromium Xvfb xdotool cc; do command -v $$c >/dev/null || missing=1; done; \
+	@missing=0; for c in chromium Xvfb xdotool cc npm; do command -v $$c >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages: $(SYSTEM_PACKAGES)"; \
@@ -40,8 +40,11 @@ sysdeps:
 	  else echo "note: run as root (or install $(SYSTEM_PACKAGES)) for the browser, GUI and fused-step tests"; fi; \
 	fi
 
-data: venv
+# The fonts need npm: without it the fetch says so and the one test that reads the real fonts fails with how
+# to fetch them, while the rest still run.
+data: venv sysdeps
 	$(INKDIGIT) fetch
+	-$(INKDIGIT) fetch --dataset fonts
 
 test: venv sysdeps data
 	$(VENV)/bin/ruff check src tests benchmarks scripts

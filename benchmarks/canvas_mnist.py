@@ -28,7 +28,7 @@ CANVAS = 280
 THICKNESS = ("thin", "normal", "thick")
 
 
-def _square_filter(im: Image.Image, size: int, op: np.ufunc) -> Image.Image:
+def square_filter(im: Image.Image, size: int, op: np.ufunc) -> Image.Image:
     """Min or max filter over a size x size square, separably in NumPy (much faster than a rank filter)."""
     a = np.asarray(im)
     r = size // 2
@@ -57,9 +57,9 @@ def render_digit(digit: np.ndarray, rng: np.random.Generator, height: float, thi
     # At 4x, a 3/5-px min filter takes ~0.5/1 px off an MNIST stroke (median 2.3 px -> 1.7/1.2: a fine
     # pen) and a 5/7-px max filter adds ~1/1.5 px (-> 3.6/4.3 px, a felt-tip marker).
     if thickness == "thin":
-        big = _square_filter(big, int(rng.choice([3, 5])), np.minimum)
+        big = square_filter(big, int(rng.choice([3, 5])), np.minimum)
     elif thickness == "thick":
-        big = _square_filter(big, int(rng.choice([5, 7])), np.maximum)
+        big = square_filter(big, int(rng.choice([5, 7])), np.maximum)
     big = big.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR, expand=True)
     box = big.getbbox()
     if box is None:  # thinned away entirely: keep the unfiltered digit instead
