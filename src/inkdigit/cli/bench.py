@@ -12,7 +12,7 @@ HELP = "run a benchmark script from benchmarks/"
 HEAVY = None
 BENCHES = {
     "train": "train_speed.py", "predict": "predict_speed.py", "canvas": "canvas_mnist.py",
-    "numbers": "written_numbers.py", "serve": "serve_load.py", "accuracy": "accuracy.py",
+    "numbers": "written_numbers.py", "fonts": "font_digits.py", "serve": "serve_load.py", "accuracy": "accuracy.py",
 }
 
 
