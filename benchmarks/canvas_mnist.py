@@ -24,22 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inkdigit.data.handwriting import square_filter
+
 CANVAS = 280
 THICKNESS = ("thin", "normal", "thick")
 
 
-def square_filter(im: Image.Image, size: int, op: np.ufunc) -> Image.Image:
-    """Min or max filter over a size x size square, separably in NumPy (much faster than a rank filter)."""
-    a = np.asarray(im)
-    r = size // 2
-    for axis in (0, 1):
-        p = np.pad(a, [(r, r) if ax == axis else (0, 0) for ax in (0, 1)], mode="edge")
-        n = a.shape[axis]
-        out = p.take(range(0, n), axis=axis)
-        for k in range(1, size):
-            out = op(out, p.take(range(k, k + n), axis=axis))
-        a = out
-    return Image.fromarray(a)
 
 
 def render_digit(digit: np.ndarray, rng: np.random.Generator, height: float, thickness: str) -> np.ndarray:

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from canvas_mnist import THICKNESS, render_digit  # sibling scripts: their folder is first on sys.path
-from font_digits import draw_text, shear
 from PIL import Image, ImageDraw
+
+from inkdigit.data.handwriting import draw_text, shear
 
 if TYPE_CHECKING:
     from inkdigit.inference import Predictor

@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -207,3 +208,31 @@ def test_the_real_benchmark_fonts_draw_every_digit():
             assert im.getbbox() is not None, (name, digit)
             glyphs.add(im.tobytes())
         assert len(glyphs) == 10, name
+
+
+def test_training_never_draws_the_benchmark_or_reserved_families():
+    from inkdigit.data.fonts import TRAINING_FAMILIES
+
+    assert TRAINING_FAMILIES and not set(TRAINING_FAMILIES) & set(BENCHMARK_FAMILIES)
+    assert set(TRAINING_FAMILIES) | set(BENCHMARK_FAMILIES) == set(FAMILIES)
+    kept_for_evaluation = {"klee", "kristi", "comic", "dancing", "kaushan", "yusei", "leckerli"}
+    assert not {name for name in FAMILIES if any(word in name for word in kept_for_evaluation)}
+
+
+@pytest.mark.slow
+def test_font_digit_set_is_a_seeded_set_in_mnist_form():
+    from inkdigit.data.fonts import TRAINING_FAMILIES
+    from inkdigit.data.handwriting import font_digit_set
+
+    fonts = font_paths(TRAINING_FAMILIES[:5])
+    x, y = font_digit_set(fonts, 40, seed=3)
+    assert x.shape == (40, 28, 28) and x.dtype == np.uint8 and list(y[:10]) == list(range(10))
+    assert np.array_equal(x, font_digit_set(fonts, 40, seed=3)[0])
+    assert not np.array_equal(x, font_digit_set(fonts, 40, seed=4)[0])
+    # MNIST's form: white ink on black, brightest pixel full white, centre of mass at the centre
+    assert (x.max(axis=(1, 2)) == 255).all() and (x.mean(axis=(1, 2)) < 80).all()
+    grid = np.arange(28)
+    mass = x.astype(float).sum(axis=(1, 2))
+    com_y = (x.sum(axis=2) * grid).sum(axis=1) / mass
+    com_x = (x.sum(axis=1) * grid).sum(axis=1) / mass
+    assert (abs(com_y - 14) < 1.5).all() and (abs(com_x - 14) < 1.5).all()

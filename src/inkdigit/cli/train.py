@@ -30,6 +30,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--clean-epochs", type=int, default=None,
                    help=f"train the last N epochs without augmentation {recipe}")
     t.add_argument("--ema", type=float, default=None, help=f"EMA decay of weights, 0 = off {recipe}")
+    t.add_argument("--font-digits", type=int, default=None,
+                   help="add this many digits drawn from handwriting fonts (inkdigit fetch --dataset fonts; "
+                        f"the benchmark families are never used) to the training images {recipe}")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment, clean_epochs=args.clean_epochs, ema=args.ema,
+        font_digits=args.font_digits,
         seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, engine=args.engine, dry_run=args.dry_run,
         target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,

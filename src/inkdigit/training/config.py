@@ -25,6 +25,7 @@ class TrainConfig:
     augment: bool | None = None
     clean_epochs: int | None = None  # the last N epochs train on the images as they are (no augmentation)
     ema: float | None = None  # EMA decay of the weights used for eval/export; 0 = off
+    font_digits: int | None = None  # digits drawn from handwriting fonts, added to the training images
     seed: int = 0
     val_size: int = 5000
     threads: int | None = None  # None: all the cores torch would use
@@ -53,6 +54,8 @@ class TrainConfig:
             (self.clean_epochs is None or self.clean_epochs >= 0,
              f"--clean-epochs must be >= 0, got {self.clean_epochs}"),
             (self.ema is None or 0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}"),
+            (self.font_digits is None or self.font_digits >= 0,
+             f"--font-digits must be >= 0, got {self.font_digits}"),
             (self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"unknown device {self.device!r}"),

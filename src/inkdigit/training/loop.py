@@ -22,6 +22,8 @@ from torch import nn
 from tqdm import tqdm
 
 from inkdigit.data import load, split_train_val
+from inkdigit.data.fonts import TRAINING_FAMILIES, font_paths
+from inkdigit.data.handwriting import font_digit_set
 from inkdigit.errors import TrainError
 from inkdigit.provenance import provenance
 from inkdigit.signals import sigterm_as_interrupt
@@ -126,7 +128,13 @@ def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torc
     if cfg.dry_run:
         tr_idx, va_idx = tr_idx[: cfg.batch_size * 4], va_idx[:256]
         test_images, test_labels = test_images[:256], test_labels[:256]
-    x_tr, y_tr = to_tensor(images[tr_idx], device), torch.from_numpy(labels[tr_idx]).to(device)
+    x_tr, y_tr = images[tr_idx], labels[tr_idx]
+    if cfg.font_digits:  # validation and test stay MNIST's: the fonts widen the styles the net has seen
+        fonts = font_paths(TRAINING_FAMILIES, data_dir)
+        n = min(cfg.font_digits, 64) if cfg.dry_run else cfg.font_digits
+        x_font, y_font = font_digit_set(fonts, n, seed=cfg.seed)
+        x_tr, y_tr = np.concatenate([x_tr, x_font]), np.concatenate([y_tr, y_font])
+    x_tr, y_tr = to_tensor(x_tr, device), torch.from_numpy(y_tr).to(device)
     x_va, y_va = to_tensor(images[va_idx], device), torch.from_numpy(labels[va_idx]).to(device)
     return (x_tr, y_tr), (x_va, y_va), (test_images, test_labels)
 

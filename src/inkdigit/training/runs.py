@@ -47,8 +47,9 @@ def run_settings(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
 def saved_config(run_dir: str | os.PathLike) -> dict:
     """A run dir's config.json, with any setting added since filled in as that run had it."""
     config = json.loads((Path(run_dir) / "config.json").read_text())
-    # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch.
-    config["settings"] = {"clean_epochs": 0, "engine": "torch", **config["settings"]}
+    # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch;
+    # runs made before --font-digits trained on MNIST alone.
+    config["settings"] = {"clean_epochs": 0, "engine": "torch", "font_digits": 0, **config["settings"]}
     config["settings"].pop("extra", None)  # an unused setting that older runs saved (always {})
     config.setdefault("engine", config["settings"]["engine"])  # the step it used ('auto' resolved)
     return config
