@@ -1,4 +1,7 @@
-"""inkdigit.vision.segment: a written number -> its digits, left to right, each ready for the model."""
+"""inkdigit.vision.segment: a written number -> its digits, left to right, each ready for the model.
+
+The recogniser decides the segmentation, so `segment` is given the bundled default model's scores.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,22 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from inkdigit.inference import Predictor
 from inkdigit.vision.preprocess import ImageError, NoInkError, preprocess
-from inkdigit.vision.segment import DigitPiece, segment
+from inkdigit.vision.segment import DigitPiece
+from inkdigit.vision.segment import segment as segment_with
+
+
+@pytest.fixture(scope="module")
+def score():
+    """The bundled default model's probabilities for a batch of 28x28 inputs."""
+    return Predictor.load(threads=1).predict_arrays
+
+
+@pytest.fixture
+def segment(score):
+    """`segment` with the default model as its recogniser."""
+    return lambda source, **kw: segment_with(source, score, **kw)
 
 
 def ink_crop(digit: np.ndarray, scale: int) -> np.ndarray:
@@ -55,7 +72,7 @@ def pool(mnist_test):
     return {k: images[labels == k][:30] for k in range(10)}
 
 
-def test_number_with_gaps_splits_into_its_digits_in_order(mnist_test):
+def test_number_with_gaps_splits_into_its_digits_in_order(mnist_test, segment):
     images, labels = mnist_test
     rng = np.random.default_rng(0)
     for _ in range(40):
@@ -70,7 +87,7 @@ def test_number_with_gaps_splits_into_its_digits_in_order(mnist_test):
             assert p.image.shape == (28, 28) and p.image.dtype == np.float32
 
 
-def test_each_piece_is_preprocessed_like_a_single_digit(pool):
+def test_each_piece_is_preprocessed_like_a_single_digit(pool, segment):
     digits = [pool[2][0], pool[0][0], pool[2][1], pool[6][0]]
     img, _ = write_number(digits, [30, 30, 30])
     pieces = segment(img)
@@ -80,7 +97,7 @@ def test_each_piece_is_preprocessed_like_a_single_digit(pool):
         assert np.corrcoef(p.image.ravel(), single.ravel())[0, 1] > 0.95
 
 
-def test_single_digit_gives_one_piece_equal_to_preprocess(pool):
+def test_single_digit_gives_one_piece_equal_to_preprocess(pool, segment):
     for k in range(10):
         img, _ = write_number([pool[k][0]], [])
         pieces = segment(img)
@@ -88,7 +105,7 @@ def test_single_digit_gives_one_piece_equal_to_preprocess(pool):
         assert np.abs(pieces[0].image - preprocess(img)).max() < 1e-5
 
 
-def test_boxes_are_in_source_pixels_for_large_images(pool):
+def test_boxes_are_in_source_pixels_for_large_images(pool, segment):
     """A 4x-enlarged 3000-px-wide picture is reduced internally; boxes still refer to its own pixels."""
     img, truth = write_number([pool[1][0], pool[9][0], pool[8][0]], [40, 40], scale=4)
     big = np.asarray(Image.fromarray(img).resize((img.shape[1] * 4, img.shape[0] * 4)))
@@ -112,7 +129,7 @@ def pen(size: tuple[int, int]) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return im, ImageDraw.Draw(im)
 
 
-def test_digit_drawn_in_separate_strokes_stays_one_digit():
+def test_digit_drawn_in_separate_strokes_stays_one_digit(segment):
     """A 5 whose top bar was drawn with the pen lifted, and a 4 drawn in two strokes that do not meet."""
     im, d = pen((420, 200))
     d.line([(60, 40), (60, 95)], fill=0, width=12)  # 5: down stroke ...
@@ -125,7 +142,7 @@ def test_digit_drawn_in_separate_strokes_stays_one_digit():
     assert pieces[0].box[2] < pieces[1].box[0]
 
 
-def test_broken_stroke_stays_one_digit(pool):
+def test_broken_stroke_stays_one_digit(pool, segment):
     digit = pool[7][3].copy()
     img, truth = write_number([pool[3][0], digit, pool[1][0]], [40, 40])
     # Cut a 4-px gap through the middle digit's strokes.
@@ -137,7 +154,7 @@ def test_broken_stroke_stays_one_digit(pool):
     assert iou(pieces[1].box, truth[1]) > 0.8
 
 
-def test_noise_dots_are_dropped(pool):
+def test_noise_dots_are_dropped(pool, segment):
     img, truth = write_number([pool[4][0], pool[2][2], pool[7][0]], [35, 35])
     im = Image.fromarray(img)
     d = ImageDraw.Draw(im)
@@ -149,7 +166,7 @@ def test_noise_dots_are_dropped(pool):
         assert iou(p.box, t) > 0.8
 
 
-def test_touching_digits_are_split(pool):
+def test_touching_digits_are_split(pool, segment):
     cases = [(0, 8), (2, 3), (6, 5), (0, 0), (4, 9)]
     for a, b in cases:
         # Wide, upright examples of each (a "1"-thin pair is not wider than tall: nothing to see).
@@ -163,7 +180,7 @@ def test_touching_digits_are_split(pool):
             assert iou(p.box, t) > 0.6, (a, b, p.box, t)
 
 
-def test_touching_pair_inside_a_longer_number(pool):
+def test_touching_pair_inside_a_longer_number(pool, segment):
     digits = [pool[2][4], pool[0][1], pool[2][5], pool[6][2], pool[3][1]]
     img, truth = write_number(digits, [30, -3, 30, 30])
     pieces = segment(img)
@@ -172,7 +189,7 @@ def test_touching_pair_inside_a_longer_number(pool):
         assert iou(p.box, t) > 0.6
 
 
-def test_blank_and_bad_inputs():
+def test_blank_and_bad_inputs(segment):
     with pytest.raises(NoInkError):
         segment(np.full((100, 300), 255, np.uint8))
     with pytest.raises(ImageError):

@@ -28,6 +28,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # The first bundled model in this list is the default for predict, the API and both GUIs.
 DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
+# Readings of a number kept: the best and the alternatives offered beside it.
+NUMBER_READINGS = 3
 
 
 def usable_cores() -> int:
@@ -158,12 +160,17 @@ class Prediction:
 
 @dataclass
 class NumberPrediction:
-    """A written number: the string, overall confidence (product of digits'), and each digit with its box."""
+    """A written number: the string, overall confidence (product of digits'), and each digit with its box.
+
+    `alternatives` are the next best readings, (text, confidence) each, best first: other ways to split the
+    ink or read a digit, for a page to offer ("58 · or 528?") when the best is not sure.
+    """
 
     text: str
     confidence: float
     digits: list[Prediction]
     boxes: list[tuple[int, int, int, int]]
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def unsure(self) -> bool:
@@ -171,7 +178,8 @@ class NumberPrediction:
 
     def to_dict(self, preview: bool = False) -> dict[str, Any]:
         return {"text": self.text, "confidence": round(self.confidence, 6), "unsure": self.unsure,
-                "digits": [dict(d.to_dict(preview), box=list(b)) for d, b in zip(self.digits, self.boxes)]}
+                "digits": [dict(d.to_dict(preview), box=list(b)) for d, b in zip(self.digits, self.boxes)],
+                "alternatives": [{"text": t, "confidence": round(c, 6)} for t, c in self.alternatives]}
 
 
 class Predictor:
@@ -255,16 +263,32 @@ class Predictor:
         probs = self.predict_arrays(xs)
         return self.predictions(probs, xs, top_k)
 
-    def predict_number(self, image: Any, top_k: int = 3) -> NumberPrediction:
-        """Read a written number (digits side by side), left to right; raises NoInkError when blank."""
-        from inkdigit.vision.segment import segment
+    def predict_number(self, image: Any, top_k: int = 3, *, atoms: list[np.ndarray] | None = None
+                       ) -> NumberPrediction:
+        """Read a written number (digits side by side), left to right; the model decides which ink is one
+        digit (see vision/segment.py). `atoms`: boolean masks over the picture, one per group of strokes that
+        belongs to one character (never split). Raises NoInkError when blank, ImageError when unreadable."""
+        from inkdigit.vision.segment import read_number
 
-        return self.read_pieces(segment(image), top_k)
+        readings = read_number(image, self.predict_arrays, n_best=NUMBER_READINGS, atoms=atoms)
+        best = readings[0]
+        xs = np.stack([p.image for p in best.pieces])
+        number = self._number(self.predictions(best.probabilities, xs, top_k), [p.box for p in best.pieces])
+        # An alternative's confidence is the best's scaled by how likely it is relative to the best (from its
+        # digits' probabilities and its split of the ink), so it is never above the best's.
+        number.alternatives = [(self._text(r.labels), number.confidence * r.likelihood) for r in readings[1:]]
+        return number
 
     def read_pieces(self, pieces: list, top_k: int = 3) -> NumberPrediction:
-        """Classify the DigitPieces of `segment` in one model call → NumberPrediction."""
+        """Classify given DigitPieces (one digit each, left to right) in one model call → NumberPrediction."""
         xs = np.stack([p.image for p in pieces])
-        preds = self.predictions(self.predict_arrays(xs), xs, top_k)
+        return self._number(self.predictions(self.predict_arrays(xs), xs, top_k), [p.box for p in pieces])
+
+    def _number(self, preds: list[Prediction], boxes: list) -> NumberPrediction:
         text = "".join(self.labels[p.label] for p in preds)
         conf = float(np.prod([p.confidence for p in preds]))
-        return NumberPrediction(text=text, confidence=conf, digits=preds, boxes=[tuple(p.box) for p in pieces])
+        return NumberPrediction(text=text, confidence=conf, digits=preds, boxes=[tuple(b) for b in boxes])
+
+    def _text(self, labels: list[int]) -> str:
+        return "".join(self.labels[c] for c in labels)
+

@@ -25,7 +25,6 @@ import numpy as np
 from inkdigit.errors import CliError
 from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
 from inkdigit.vision.preprocess import ImageError, preprocess, read_file
-from inkdigit.vision.segment import segment
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
 CHUNK = 1024  # images per model call in this process: large batches amortise ONNX Runtime's per-call cost
@@ -59,11 +58,10 @@ def _read_source(name: str) -> bytes:
     return sys.stdin.buffer.read() if name == "-" else read_file(name)
 
 
-def _prepare(name: str, number: bool) -> tuple[str, object]:
-    """Read and preprocess one input; returns (name, 28x28 array | list of pieces | error string)."""
+def _prepare(name: str) -> tuple[str, np.ndarray | str]:
+    """Read and preprocess one digit; returns (name, 28x28 array | error string)."""
     try:
-        data = _read_source(name)
-        return name, (segment(data) if number else preprocess(data))
+        return name, preprocess(_read_source(name))
     except ImageError as e:
         return name, str(e)
     except OSError as e:
@@ -94,12 +92,14 @@ def _start_worker(job: _Job) -> None:
 def _read_batch(names: list[str], job: _Job, predictor=None) -> tuple[list[str], list[tuple[str, str]]]:
     """Read, preprocess and classify `names` → (output lines in input order, (name, error) per failure)."""
     predictor = predictor or _worker_predictor
-    prepared = [_prepare(n, job.number) for n in names]
+    if job.number:
+        return _number_lines(predictor, names, job)
+    prepared = [_prepare(n) for n in names]
     good = [(n, v) for n, v in prepared if not isinstance(v, str)]
     errors = [(n, v) for n, v in prepared if isinstance(v, str)]
     if not good:
         return [], errors
-    return (_number_lines if job.number else _digit_lines)(predictor, good, job), errors
+    return _digit_lines(predictor, good, job), errors
 
 
 def _worker_count(names: list[str]) -> int:
@@ -189,14 +189,22 @@ def _digit_lines(predictor, good: list[tuple[str, np.ndarray]], job: _Job) -> li
     return lines
 
 
-def _number_lines(predictor, good: list[tuple[str, list]], job: _Job) -> list[str]:
-    lines = []
-    for name, pieces in good:
-        num = predictor.read_pieces(pieces, job.top_k)
+def _number_lines(predictor, names: list[str], job: _Job) -> tuple[list[str], list[tuple[str, str]]]:
+    """Read each input as a number (its digits scored by the model as it is cut, so one file at a time)."""
+    lines, errors = [], []
+    for name in names:
+        try:
+            num = predictor.predict_number(_read_source(name), job.top_k)
+        except ImageError as e:
+            errors.append((name, str(e)))
+            continue
+        except OSError as e:
+            errors.append((name, e.strerror or str(e)))
+            continue
         if job.json:
             lines.append(json.dumps({"file": name, **num.to_dict()}))
         else:
             per = " ".join(f"{p.label}({100 * p.confidence:.0f}%)" for p in num.digits)
             flag = "not sure" if num.unsure else ""
             lines.append(f"{name:<{job.width}}  {num.text:>6}  {_fmt_conf(num.confidence)}  {flag:<9}  {per}")
-    return lines
+    return lines, errors

@@ -211,9 +211,8 @@ def read_source(predictor: Predictor, source: bytes | Drawing, number: bool) -> 
     rendered = render(source) if isinstance(source, Drawing) else None
     picture = source if rendered is None else rendered.picture
     if number:
-        # The strokes also say which ink is one character (rendered.atoms()): for predict_number's atoms=,
-        # once the segmentation takes them.
-        return present.number(predictor.predict_number(picture))
+        # The strokes also say which ink is one character: the segmentation never cuts inside one of them.
+        return present.number(predictor.predict_number(picture, atoms=rendered.atoms() if rendered else None))
     return present.digit(predictor.predict(picture))
 
 

@@ -53,9 +53,10 @@ image (no ink) is a 422 error.
 """
 
 NUMBER_DESCRIPTION = """\
-Splits the image into digits written side by side (left to right, by connected ink strokes) and reads
-each one. `text` is the number as a string; each entry of `digits` has its `box`, `[x0, y0, x1, y1]` in the
-sent image's pixels, or a drawing's canvas pixels (end exclusive).
+Reads digits written side by side, left to right. The ink is cut into candidate pieces and the model
+decides which pieces make one digit (a drawing's strokes are never cut). `text` is the number as a string;
+each entry of `digits` has its `box`, `[x0, y0, x1, y1]` in the sent image's pixels, or a drawing's canvas
+pixels (end exclusive); `alternatives` are the next-best readings, when there are any.
 """
 
 BATCH_DESCRIPTION = """\
@@ -127,6 +128,16 @@ class DigitOut(BaseModel):
     )
 
 
+class AlternativeOut(BaseModel):
+    """Another way to read the number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The digits of this reading, left to right.", examples=["528"])
+    confidence: float = Field(..., ge=0, le=1, description="The answer's confidence scaled by how much less "
+                              "likely this reading is (never above the answer's).")
+
+
 class NumberOut(BaseModel):
     """What the model read from a row of digits."""
 
@@ -138,6 +149,8 @@ class NumberOut(BaseModel):
     )
     unsure: bool = Field(..., description="True when any digit is unsure.")
     digits: list[DigitOut] = Field(..., description="Each digit, left to right, with its box.")
+    alternatives: list[AlternativeOut] = Field(..., description="Up to 2 next-best readings (another split "
+                                               "of the ink or another digit), best first; may be empty.")
     model: str = Field(..., description="The model that answered.")
     elapsed_ms: float = Field(..., description="Server time in milliseconds.")
 

@@ -45,10 +45,10 @@ def predict_number(registry: ModelRegistry, source: bytes | Drawing, model: str 
     start = time.perf_counter()
     predictor = registry.get(model)
     if isinstance(source, Drawing):
-        # The picture of the strokes; their groups (rendered.atoms(), one per character) are what the
-        # segmentation will take as well, to cut where the pen says a character ends.
+        # The picture of the strokes, and their groups (one per character): the segmentation never cuts
+        # inside a group, so it cuts where the pen says a character ends.
         rendered = strokes.render(source)
-        number = predictor.predict_number(rendered.picture, top_k=top_k)
+        number = predictor.predict_number(rendered.picture, top_k=top_k, atoms=rendered.atoms())
     else:
         number = predictor.predict_number(source, top_k=top_k)
     result = number.to_dict(preview=preview)

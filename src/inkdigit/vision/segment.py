@@ -1,43 +1,53 @@
-"""Split a written number ("2026") into its digits, left to right, each preprocessed like a single digit.
+"""Read a written number ("2026"): the recogniser, not geometry, decides which ink is one digit.
 
-Connected components of the ink (see :mod:`inkdigit.vision.ink`) are merged when they belong to one digit
-(a "5" with a lifted top bar, a "4" in two strokes: their horizontal extents overlap), specks are dropped,
-and a box much wider than a digit (touching digits) is cut at the column-projection minima.
+The ink is over-segmented into atoms, ordered left to right: its connected components (see
+:mod:`inkdigit.vision.ink`), wide ones cut into pieces along the seams that cross the least ink (where
+touching digits may meet); or the caller's own atoms (one per group of pen strokes), which are never cut.
+Every group of consecutive atoms that could be one digit is preprocessed like a single digit and scored by
+the recogniser, all in one batch; the best paths through the segmentation graph
+(:mod:`inkdigit.vision.lattice`) are the readings. The recogniser is passed in (`Score`): this module knows
+no model.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from inkdigit.vision.components import paint_runs
+from inkdigit.errors import ImageError, NoInkError
 from inkdigit.vision.decode import to_picture
 from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
+from inkdigit.vision.lattice import Arc, best_paths, build_arcs, skip_costs
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
 
-__all__ = ["DigitPiece", "segment"]
+__all__ = ["MAX_MARKS", "DigitPiece", "Reading", "Score", "read_number", "segment"]
 
-# Two pieces are one digit when their horizontal overlap covers this much of the narrower one.
-MERGE_OVERLAP = 0.5
-# A piece shorter than this fraction of the line's tallest may be part of the digit next to it when the gap
-# between them is under FRAGMENT_GAP of the line height (2.5x that for a piece under 0.4 of it) and
-# together they are no wider than MAX_ASPECT.
-FRAGMENT_HEIGHT = 0.75
-FRAGMENT_GAP = 0.12
-MAX_ASPECT = 1.1
-# Touching digits are cut when a box is at least this many expected digit widths wide
-SPLIT_WIDTHS = 1.5
-# ... and wider than this times the line height; with no other digit to compare, LONE_SPLIT_ASPECT.
-SPLIT_ASPECT = 1.15
-LONE_SPLIT_ASPECT = 1.4
-# A group whose longer side is under this fraction of the tallest digit is a dot, not a digit.
-DOT_FRACTION = 0.3
-# Width of a digit relative to its height when the number gives nothing better (MNIST median ~0.8).
-DEFAULT_ASPECT = 0.8
+Score = Callable[[np.ndarray], np.ndarray]  # float32 [N,28,28] model inputs -> probabilities [N,classes]
+
+# More separate marks than this is not a number (a dotted texture, a page of text), and it bounds the work.
+MAX_MARKS = 60
+# Marks at least this fraction of the tallest one's height are full-height digits (see _line_height).
+LINE_TALL = 0.7
+# Marks whose longer side is under this fraction of the line height are dropped before reading: noise.
+SPECK = 0.12
+# A component is cut into candidate pieces when it is at least CUT_FROM line heights wide and CUT_TALL
+# tall (touching digits are whole digits side by side; a long flat stroke is a bar); each cut leaves
+# at least MIN_PIECE of a line height on either side, cuts are MIN_SEP apart, one per CUT_EVERY of width.
+CUT_FROM = 0.6
+CUT_TALL = 0.6
+MIN_PIECE = 0.12
+MIN_SEP = 0.15
+CUT_EVERY = 0.35
+# A seam pays this much (in pixels of ink) for each step sideways: of two cuts through as much ink, the
+# straighter.
+SEAM_TURN = 0.1
+# The best reading's digits must average (geometric mean) at least this probability, or it is not a number.
+UNREADABLE = 0.2
 
 
 @dataclass
@@ -48,137 +58,258 @@ class DigitPiece:
     image: np.ndarray  # float32 [28,28] in [0,1], white on black
 
 
-def segment(source: Any, *, max_side: int = 4096) -> list[DigitPiece]:
-    """A written number -> its digits, left to right, each preprocessed like a single digit.
+@dataclass
+class Reading:
+    """One way to read the number: a label index and the recogniser's probabilities for each digit."""
 
-    Raises NoInkError when the image is blank and ImageError when it is unusable.
+    labels: list[int]
+    probabilities: np.ndarray  # float32 [len(labels), classes]
+    pieces: list[DigitPiece]
+    likelihood: float  # relative to the best reading's (1 for the best)
+
+
+def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[np.ndarray] | None = None,
+                max_side: int = 4096) -> list[Reading]:
+    """The `n_best` readings of a written number with distinct texts, best first.
+
+    `score` is the recogniser. `atoms`, when given, are boolean masks over the picture as shown, one per
+    group of strokes that belongs to one character: they are grouped but never cut. Raises NoInkError when
+    the image is blank and ImageError when it cannot be read as a number.
     """
     # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
     found = analyse_ink(*to_picture(source, max_side), WORK_SIDE)
-    comps = found.comps
-    groups = _group(comps)
-    boxes = [_extent(comps, g) for g in groups]
-    tallest = max(b[3] - b[1] for b in boxes)
-    # Dots: groups much smaller than the tallest digit.
-    kept = [(g, b) for g, b in zip(groups, boxes, strict=True)
-            if max(b[2] - b[0], b[3] - b[1]) >= DOT_FRACTION * tallest]
-    # The width of one digit in this number, from the digits that look like one (not a "1", not a run of
-    # touching digits), kept within a plausible range of the line height.
-    heights = [b[3] - b[1] for _, b in kept]
-    line = float(np.median([h for h in heights if h >= 0.5 * tallest]))
-    widths = [b[2] - b[0] for _, b in kept if 0.45 <= (b[2] - b[0]) / max(b[3] - b[1], 1) <= 1.1]
-    lone = len(kept) < 2 or not widths
-    ref = DEFAULT_ASPECT * line if lone else min(max(float(np.median(widths)), 0.6 * line), 0.9 * line)
+    line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found)
+    boxes = np.array([a.box for a in line.atoms], np.int64)
+    arcs = build_arcs(boxes, line.height, line.cuts)
+    images = [_candidate(found, line.atoms[a.start : a.end], a.box) for a in arcs]
+    usable = [k for k, im in enumerate(images) if im is not None]
+    arcs, batch = [arcs[k] for k in usable], [images[k] for k in usable]
+    probs = score(np.stack(batch)) if batch else np.zeros((0, 10), np.float32)
+    paths = best_paths(len(line.atoms), arcs, probs, skip_costs(boxes, line.height), n_best)
+    readings = [_reading(found, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
+    best = readings[0] if readings else None
+    if best is None or not best.labels:
+        raise ImageError("no number found: no mark looks like a digit (only dots, specks or stray strokes)")
+    chosen = best.probabilities[np.arange(len(best.labels)), best.labels]
+    if math.exp(float(np.log(np.maximum(chosen, 1e-12)).mean())) < UNREADABLE:
+        raise ImageError("cannot read this as a number: no digit is clear")
+    return [r for r in readings if r.labels]
 
-    pieces: list[tuple[float, DigitPiece]] = []
-    for g, (x0, y0, x1, y1) in kept:
-        sel = np.isin(found.run_label, g)
-        runs = found.runs[sel] - np.array([y0, x0, x0])
-        mask = paint_runs((y1 - y0, x1 - x0), runs)
-        # Only this group's ink (a neighbour's stroke may reach into the box), with its soft edges.
-        grown = dilate_square(mask)
-        # Touching digits are one connected piece: a group wide only because it gathered fragments is not.
-        main = int((comps[g, 2] - comps[g, 0]).max())
-        cuts = _split(mask.sum(axis=0).astype(np.float32), main, line, ref, lone)
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            rows = np.flatnonzero(mask[:, a:b].any(axis=1))
+
+def segment(source: Any, score: Score, *, atoms: Sequence[np.ndarray] | None = None,
+            max_side: int = 4096) -> list[DigitPiece]:
+    """A written number -> its digits, left to right, each preprocessed like a single digit (the pieces of
+    the best reading; see read_number)."""
+    return read_number(source, score, n_best=1, atoms=atoms, max_side=max_side)[0].pieces
+
+
+@dataclass
+class _Atom:
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end), analysis pixels
+    mask: np.ndarray  # bool, the box's shape: this atom's ink
+
+
+@dataclass
+class _Line:
+    atoms: list[_Atom]  # left to right
+    height: float  # of a full-height digit, analysis pixels
+    cuts: list[tuple[int, int, float]]  # (left atom, right atom, strokes it crosses) per cut through ink
+
+
+def _component_atoms(found: Ink) -> _Line:
+    """Connected components as atoms, specks dropped, wide ones cut where touching digits may meet."""
+    comps = found.comps
+    height = _line_height(comps[:, 3] - comps[:, 1])
+    size = np.maximum(comps[:, 2] - comps[:, 0], comps[:, 3] - comps[:, 1])
+    kept = np.flatnonzero(size >= SPECK * height)
+    if len(kept) > MAX_MARKS:
+        raise ImageError(f"too many separate marks to read as a number ({len(kept)}; at most {MAX_MARKS})")
+    labels = _label_image(found)
+    stroke = _stroke_width(found.mask)
+    masks = {c: labels[comps[c, 1] : comps[c, 3], comps[c, 0] : comps[c, 2]] == c + 1 for c in kept.tolist()}
+    wide = [c for c in kept.tolist() if comps[c, 2] - comps[c, 0] >= CUT_FROM * height
+            and comps[c, 3] - comps[c, 1] >= CUT_TALL * height]
+    seams = dict(zip(wide, _seams([masks[c] for c in wide], height, stroke), strict=True)) if wide else {}
+    pieces: list[tuple[_Atom, int, float]] = []  # atom, component, strokes crossed by the cut at its left
+    for c in kept.tolist():
+        x0, y0 = int(comps[c, 0]), int(comps[c, 1])
+        mask = masks[c]
+        h, w = mask.shape
+        cols = np.arange(w)
+        edges = [(np.zeros(h, np.intp), 0.0), *seams.get(c, []), (np.full(h, w, np.intp), 0.0)]
+        for (a, strokes), (b, _) in zip(edges[:-1], edges[1:], strict=True):
+            part = mask & (cols >= a[:, None]) & (cols < b[:, None])
+            rows, xs = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
             if rows.size == 0:
                 continue
-            r0, r1 = int(rows[0]), int(rows[-1]) + 1
-            box = (x0 + a, y0 + r0, x0 + b, y0 + r1)
-            part, step = ink_crop(found, box, keep=grown[r0:r1, a:b])
-            if float(part.max()) <= 0.02:
-                continue
-            piece = DigitPiece(box=_to_source(found, box), image=model_input(part, reduced=step > 1))
-            pieces.append((x0 + (a + b) / 2, piece))
-    pieces.sort(key=lambda p: p[0])
-    return [p for _, p in pieces]
+            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+            pieces.append((_Atom((x0 + c0, y0 + r0, x0 + c1, y0 + r1), part[r0:r1, c0:c1]), c, strokes))
+    # Left to right by component (the x-centre of its box), a component's pieces together and in order: two
+    # components may overlap horizontally (a 7's bar over the next digit), and their pieces must not mingle.
+    centre = comps[:, 0] + comps[:, 2]
+    order = sorted(range(len(pieces)), key=lambda k: (int(centre[pieces[k][1]]), pieces[k][0].box[0]))
+    position = {k: i for i, k in enumerate(order)}
+    cut_list = [(position[k - 1], position[k], strokes) for k, (_, c, strokes) in enumerate(pieces)
+                if k and pieces[k - 1][1] == c]
+    return _Line([pieces[k][0] for k in order], height, cut_list)
 
 
-def _group(comps: np.ndarray) -> list[list[int]]:
-    """Components -> digits: merge pieces whose horizontal extents overlap substantially, then attach
-    fragments (much shorter than the line, e.g. a lifted bar or a broken loop) to the digit next to them."""
-    groups = [[i] for i in np.argsort(comps[:, 0], kind="stable").tolist()]
-    line = float(np.max(comps[:, 3] - comps[:, 1]))
-    changed = True
-    while changed and len(groups) > 1:
-        changed = False
-        boxes = [_extent(comps, g) for g in groups]
-        best: tuple[float, int, int] | None = None
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                a, b = boxes[i], boxes[j]
-                overlap = min(a[2], b[2]) - max(a[0], b[0])
-                narrower = min(a[2] - a[0], b[2] - b[0])
-                if overlap >= MERGE_OVERLAP * narrower:
-                    best = (-1.0, i, j)
-                    break
-                shorter = min(a[3] - a[1], b[3] - b[1]) / line
-                union = max(a[2], b[2]) - min(a[0], b[0])
-                gap = max(0, -overlap)
-                # A bar or stroke end (very short) may sit further off than a broken loop, and stick out.
-                flat = shorter < 0.4
-                reach = FRAGMENT_GAP * line * (2.5 if flat else 1.0)
-                widest = MAX_ASPECT * line * (1.4 if flat else 1.0)
-                fits = shorter < FRAGMENT_HEIGHT and gap <= reach and union <= widest
-                if fits and (best is None or gap < best[0]):
-                    best = (float(gap), i, j)
-            if best is not None and best[0] < 0:
-                break
-        if best is not None:
-            _, i, j = best
-            groups[i] += groups.pop(j)
-            changed = True
-    return groups
+def _given_atoms(found: Ink, masks: Sequence[np.ndarray]) -> _Line:
+    """The caller's atoms (boolean masks over the picture as shown), kept where they hold ink."""
+    if len(masks) > MAX_MARKS:
+        raise ImageError(f"too many separate marks to read as a number ({len(masks)}; at most {MAX_MARKS})")
+    width, height = found.source_size
+    h, w = found.shape
+    sx, sy = found.scale
+    rows = np.minimum((np.arange(h) * sy).astype(np.intp), height - 1)
+    cols = np.minimum((np.arange(w) * sx).astype(np.intp), width - 1)
+    atoms = []
+    for m in masks:
+        m = np.asarray(m, bool)
+        if m.shape != (height, width):
+            raise ImageError(f"an atom mask is {m.shape[1]}x{m.shape[0]}, the picture {width}x{height}")
+        # Analysis pixels under any of the atom's pixels, grown by one for the ink's soft edge.
+        reduced = np.logical_or.reduceat(np.logical_or.reduceat(m, rows, axis=0), cols, axis=1)
+        own = dilate_square(reduced) & found.mask
+        ys, xs = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+        if ys.size:
+            y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+            atoms.append(_Atom((x0, y0, x1, y1), own[y0:y1, x0:x1]))
+    if not atoms:
+        raise NoInkError("no ink found under the given strokes")
+    atoms.sort(key=lambda a: a.box[0] + a.box[2])
+    return _Line(atoms, _line_height(np.array([a.box[3] - a.box[1] for a in atoms])), [])
 
 
-def _extent(comps: np.ndarray, g: list[int]) -> tuple[int, int, int, int]:
-    return (int(comps[g, 0].min()), int(comps[g, 1].min()), int(comps[g, 2].max()), int(comps[g, 3].max()))
+def _line_height(heights: np.ndarray) -> float:
+    """The height of a full digit: the median of the marks nearly as tall as the tallest (LINE_TALL), so that
+    short 1s, bars and dots do not count."""
+    tallest = float(heights.max())
+    return max(1.0, float(np.median(heights[heights >= LINE_TALL * tallest])))
 
 
-def _split(profile: np.ndarray, main: int, line: float, ref: float, lone: bool) -> list[int]:
-    """Cut columns for one group: [0, w] for a single digit, more when it is touching digits.
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of the ink in pixels: 2 x area / perimeter (the perimeter corrected for the grid)."""
+    edges = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+    edges += np.count_nonzero(mask[[0, -1]]) + np.count_nonzero(mask[:, [0, -1]])
+    return max(1.0, 2 * float(np.count_nonzero(mask)) / max(edges * math.pi / 4, 1.0))
 
-    A group is cut only when its widest connected component (`main`) is much wider than a digit of this
-    number (with no other digit to compare, much wider than tall: MNIST has flat digits 1.4x as wide as
-    tall). The number of pieces is the one of floor/ceil(width/ref) whose cuts go through the least ink,
-    preferring even widths and fewer pieces.
+
+def _label_image(found: Ink) -> np.ndarray:
+    """int32 analysis-sized image: 1 + the component of each kept ink pixel, 0 elsewhere."""
+    h, w = found.shape
+    runs = found.runs
+    lengths = runs[:, 2] - runs[:, 1]
+    starts = runs[:, 0] * w + runs[:, 1]
+    # Flat index of every pixel of every run: each run's start, then +1 along it.
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out = np.zeros(h * w, np.int32)
+    out[np.repeat(starts, lengths) + offsets] = np.repeat(found.run_label + 1, lengths)
+    return out.reshape(h, w)
+
+
+def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[tuple[np.ndarray, float]]]:
+    """Candidate cuts through each wide component, left to right: (the first column right of the cut in each
+    of its rows, strokes the cut crosses).
+
+    A cut is a seam from the top row to the bottom one, moving at most a column a row, that crosses the least
+    ink on its way (touching digits meet in a stroke; slanted ones are not parted by a straight cut). Seams
+    are kept cheapest first, at least MIN_SEP line heights apart, one per CUT_EVERY of width. The components
+    are searched together, side by side with a wall of ink between them, so the search is one pass of rows.
     """
-    w = len(profile)
-    threshold = LONE_SPLIT_ASPECT * line if lone else max(SPLIT_WIDTHS * ref, SPLIT_ASPECT * line)
-    if main < threshold:
-        return [0, w]
-    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-    typical = float(np.median(smooth[smooth > 0])) or 1.0
-    ratio = w / ref
-    best: tuple[float, list[int]] | None = None
-    for n in sorted({max(2, math.floor(ratio)), max(2, math.ceil(ratio))}):
-        cuts = _cuts(smooth, n)
-        depth = float(np.mean([smooth[c] for c in cuts[1:-1]])) / typical
-        score = depth + 0.5 * abs(ratio / n - 1) + 0.3 * (n - 2)  # two touching is by far the most common
-        if best is None or score < best[0]:
-            best = (score, cuts)
-    assert best is not None
-    return best[1]
+    tall = max(m.shape[0] for m in masks)
+    lefts = np.cumsum([0] + [m.shape[1] + 1 for m in masks])
+    ink = np.zeros((tall, int(lefts[-1])), np.float32)
+    ink[:, lefts[1:] - 1] = 1e6  # walls: no seam crosses from one component into the next
+    for m, x in zip(masks, lefts[:-1].tolist(), strict=True):
+        ink[: m.shape[0], x : x + m.shape[1]] = m
+    cost = _seam_costs(ink)
+    margin = max(1, round(MIN_PIECE * height))
+    ends = np.concatenate([np.arange(x + margin, x + m.shape[1] - margin)
+                           for m, x in zip(masks, lefts[:-1].tolist(), strict=True)]).astype(np.intp)
+    paths = _backtrack(cost, ends)
+    out = []
+    for m, x in zip(masks, lefts[:-1].tolist(), strict=True):
+        h, w = m.shape
+        mine = np.flatnonzero((ends >= x) & (ends < x + w))
+        seams = paths[:h, mine] - x
+        middles = seams.mean(axis=0)
+        crossed = ink[np.arange(h)[:, None], seams + x].sum(axis=0) / stroke
+        found: list[tuple[np.ndarray, float]] = []
+        limit = max(1, int(w / (CUT_EVERY * height)))
+        for k in np.lexsort((np.abs(middles - w / 2), cost[-1, ends[mine]])).tolist():
+            if len(found) >= limit:
+                break
+            middle = float(middles[k])
+            if margin <= middle <= w - margin and all(abs(middle - float(f.mean())) >= MIN_SEP * height
+                                                       for f, _ in found):
+                found.append((seams[:, k], float(crossed[k])))
+        found.sort(key=lambda f: float(f[0].mean()))
+        # Seams may not cross: each lies no further left than the one before it, row by row.
+        for k in range(1, len(found)):
+            found[k] = (np.maximum(found[k][0], found[k - 1][0]), found[k][1])
+        out.append(found)
+    return out
 
 
-def _cuts(smooth: np.ndarray, n: int) -> list[int]:
-    """Columns cutting a run of n touching digits: projection minima near the evenly spaced positions."""
-    w = len(smooth)
-    cuts = [0]
-    for k in range(1, n):
-        ideal = k * w / n
-        half = 0.3 * w / n
-        lo, hi = max(cuts[-1] + 1, int(ideal - half)), min(w - 1, int(math.ceil(ideal + half)))
-        if hi <= lo:
-            cuts.append(min(w - 1, max(cuts[-1] + 1, round(ideal))))
-            continue
-        cols = np.arange(lo, hi + 1)
-        # Prefer the emptiest column; among near-equal ones, the one nearest the even split.
-        cost = smooth[lo : hi + 1] + 0.02 * float(smooth.max()) * np.abs(cols - ideal) / max(half, 1)
-        cuts.append(int(cols[np.argmin(cost)]))
-    cuts.append(w)
-    return cuts
+def _seam_costs(ink: np.ndarray) -> np.ndarray:
+    """The least ink a seam from the top row can cross to reach each pixel (float32, ink's shape)."""
+    h, w = ink.shape
+    cost = np.empty((h, w + 2), np.float32)
+    cost[:, 0] = cost[:, -1] = np.inf
+    cost[0, 1:-1] = ink[0]
+    turn = np.float32(SEAM_TURN)
+    for r in range(1, h):
+        above = cost[r - 1]
+        row = cost[r, 1:-1]
+        np.minimum(above[:-2], above[2:], out=row)
+        row += turn
+        np.minimum(row, above[1:-1], out=row)
+        row += ink[r]
+    return cost[:, 1:-1]
+
+
+def _backtrack(cost: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The cheapest seams ending at the bottom row's columns `ends`: int [rows, len(ends)], a column per row."""
+    h, w = cost.shape
+    padded = np.full((h, w + 2), np.inf, np.float32)
+    padded[:, 1:-1] = cost
+    paths = np.empty((h, len(ends)), np.intp)
+    paths[-1] = ends
+    turn = np.float32(SEAM_TURN)
+    for r in range(h - 1, 0, -1):
+        at = paths[r] + 1  # in padded columns
+        above = padded[r - 1]
+        left, straight, right = above[at - 1] + turn, above[at], above[at + 1] + turn
+        # Any cheapest predecessor continues a cheapest seam; on a tie, straight on.
+        paths[r - 1] = paths[r] + np.where(straight <= np.minimum(left, right), 0, np.where(left <= right, -1, 1))
+    return paths
+
+
+def _candidate(found: Ink, atoms: list[_Atom], box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The model input for these atoms read as one digit, or None when too little ink is left."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    for a in atoms:
+        ax0, ay0, ax1, ay1 = a.box
+        mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] |= a.mask
+    # Only these atoms' ink (a neighbour's stroke may reach into the box), with its soft edges.
+    part, step = ink_crop(found, box, keep=dilate_square(mask))
+    if float(part.max()) <= 0.02:
+        return None
+    try:
+        return model_input(part, reduced=step > 1)
+    except NoInkError:
+        return None
+
+
+def _reading(found: Ink, steps: tuple[tuple[int, int | None], ...], likelihood: float, arcs: list[Arc],
+             images: list[np.ndarray], probs: np.ndarray) -> Reading:
+    chars = [(k, c) for k, c in steps if c is not None]
+    return Reading(labels=[c for _, c in chars],
+                   probabilities=np.asarray(probs, np.float32)[np.array([k for k, _ in chars], np.intp)],
+                   pieces=[DigitPiece(box=_to_source(found, arcs[k].box), image=images[k]) for k, _ in chars],
+                   likelihood=likelihood)
 
 
 def _to_source(found: Ink, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
