@@ -394,6 +394,30 @@ def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> Non
     assert_error(client.get("/api/predict"), 405)
 
 
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/api/predict", "POST"),
+    ("GET", "/api/predict", "POST"),
+    ("PUT", "/api/predict/batch", "POST"),
+    ("POST", "/healthz", "GET, HEAD"),
+    ("DELETE", "/", "GET, HEAD"),
+])
+def test_wrong_method_is_405_naming_the_allowed_methods(client: TestClient, method: str, path: str,
+                                                        allow: str) -> None:
+    r = client.request(method, path)
+    assert_error(r, 405)
+    assert r.headers["allow"] == allow
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/healthz", "/api/models", "/favicon.ico"])
+def test_every_get_route_answers_head(client: TestClient, path: str) -> None:
+    got = client.get(path)
+    r = client.head(path)
+    assert r.status_code == 200, r.headers
+    assert r.content == b""
+    assert r.headers["content-type"] == got.headers["content-type"]
+    assert r.headers["content-length"] == got.headers["content-length"]
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.binary(max_size=3000),
@@ -562,6 +586,7 @@ def test_openapi_describes_every_endpoint(client: TestClient) -> None:
         "/api/models",
         "/healthz",
     }
+    assert not [path for path, ops in paths.items() if "head" in ops]  # HEAD twins of GETs are not documented
     for path, ops in paths.items():
         for op in ops.values():
             assert op.get("summary") and op.get("description"), path
@@ -605,6 +630,29 @@ def test_taken_port_is_a_one_line_error() -> None:
 def test_bad_worker_count_is_a_one_line_error() -> None:
     with pytest.raises(ServeError, match="--workers"):
         serve("127.0.0.1", 0, None, -1, [])
+
+
+@pytest.mark.parametrize("port", [70000, 65536, -1])
+def test_port_out_of_range_is_a_one_line_error(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    def bind(host: str, port: int) -> socket.socket:  # so that a port let through fails here, not serves
+        raise AssertionError(f"bound port {port}")
+
+    monkeypatch.setattr("inkdigit.server.start.bind", bind)
+    with pytest.raises(ServeError, match=re.escape(f"--port must be between 0 and 65535 (got {port})")):
+        serve("127.0.0.1", port, None, 1, [])
+
+
+def test_port_out_of_range_on_the_command_line_exits_1_with_one_line() -> None:
+    # Before the check this served on port 4464 (70000 mod 65536) until the timeout killed it.
+    try:
+        r = subprocess.run([sys.executable, "-m", "inkdigit", "serve", "--port", "70000", "--workers", "1"],
+                           capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve --port 70000 started serving")
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in r.stderr
+    assert len(lines) == 1 and "--port must be between 0 and 65535 (got 70000)" in lines[0], r.stderr
 
 
 def _worker_pids(server_pid: int) -> list[int]:

@@ -143,6 +143,8 @@ OTHER_REQUESTS = [
     ("POST", "/api/predict/batch", "seven", "image/png", 415),
     ("POST", "/api/nothing", "seven", "image/png", 404),
     ("GET", "/api/predict", "empty", "", 405),
+    ("DELETE", "/api/predict", "empty", "", 405),
+    ("PUT", "/healthz", "empty", "", 405),
     ("GET", "/api/models", "empty", "", 200),
     ("GET", "/healthz", "empty", "", 200),
 ]
@@ -156,6 +158,15 @@ def test_other_answers_match_their_model(
     route = (path, method.lower()) if (path, method.lower()) in ROUTE_MODELS else ("", "")
     headers = {"Content-Type": ctype} if ctype else {}
     check(client.request(method, target, content=IMAGES[image], headers=headers), route, status)
+
+
+@pytest.mark.parametrize(("method", "target", "allow"), [
+    ("DELETE", "/api/predict", "POST"), ("GET", "/api/predict/number", "POST"), ("PATCH", "/api/models", "GET, HEAD"),
+])
+def test_405_answers_name_the_allowed_methods(client: TestClient, method: str, target: str, allow: str) -> None:
+    r = client.request(method, target)
+    check(r, ("", ""), 405)
+    assert r.headers["allow"] == allow  # RFC 9110: a 405 lists the methods the target answers
 
 
 SEVEN_STROKES = {"strokes": [[[x * 280, y * 280] for x, y in SEVEN[0]]], "width": 280, "height": 280, "brush": 20}

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from inkdigit.server import errors, schemas, work
@@ -69,7 +70,23 @@ def create_app(
     errors.add_handlers(app)
     _add_pages(app)
     _add_api(app, registry, max_bytes, max_batch_bytes)
+    _answer_head(app)
     return app
+
+
+def _answer_head(app: FastAPI) -> None:
+    """Make every GET route answer HEAD too (RFC 9110: a server that answers GET should answer HEAD), as
+    Starlette's plain routes and mounts already do but FastAPI's do not.
+
+    Each gets a HEAD twin with the same endpoint, so the same headers; the server sends no body for HEAD. The
+    twin is left out of the OpenAPI document, where it would repeat the GET operation and its operation id.
+    """
+    for route in list(app.router.routes):
+        if isinstance(route, APIRoute) and "GET" in route.methods and "HEAD" not in route.methods:
+            app.router.add_api_route(
+                route.path, route.endpoint, methods=["HEAD"], name=route.name, include_in_schema=False,
+                response_class=route.response_class,
+            )
 
 
 def _add_pages(app: FastAPI) -> None:

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from PIL.Image import DecompressionBombError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from inkdigit.errors import ImageError, ImageTooLargeError, ModelNotFoundError, StrokesError, StrokesTooLargeError
 
@@ -87,15 +88,34 @@ def answer(exc: BaseException) -> tuple[int, bytes] | None:
     return None if status is None else (status, error_body(message_of(exc)))
 
 
+def headers_of(request: Request, exc: BaseException) -> dict[str, str]:
+    """The headers an error answer carries besides its content type: those of Starlette's own answers, and
+    on a 405 an ``Allow`` that RFC 9110 requires to list every method the path answers.
+
+    Starlette's 405 names only the methods of the first route at that path; a path served by several routes
+    (a GET and its HEAD twin, say) would lose the others, so the list is made from every route that matches.
+    """
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status_of(exc) == 405:
+        methods: set[str] = set()
+        for route in request.app.router.routes:
+            if route.matches(request.scope)[0] is not Match.NONE:  # PARTIAL: the path matches, the method not
+                methods |= getattr(route, "methods", None) or set()
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+        headers["Allow"] = ", ".join(sorted(methods))
+    return headers
+
+
 def add_handlers(app: FastAPI) -> None:
     """Make the app answer every mapped failure raised in a route with its error answer."""
 
-    async def handle(_: Request, exc: Exception) -> Response:
+    async def handle(request: Request, exc: Exception) -> Response:
         found = answer(exc)
         if found is None:  # cannot happen for the kinds registered below; re-raise keeps it a 500
             raise exc
         status, body = found
-        return Response(content=body, status_code=status, media_type="application/json")
+        return Response(content=body, status_code=status, media_type="application/json",
+                        headers=headers_of(request, exc))
 
     # Starlette finds a handler through the exception's class hierarchy, like status_of.
     for kind in (*STATUSES, HTTPException):

@@ -20,6 +20,7 @@ from inkdigit.server.app import create_app
 from inkdigit.server.errors import one_line
 
 MAX_WORKERS = 64
+MAX_PORT = 65535  # 0 asks the system for any free port
 DEFAULT_MAX_WORKERS = 8
 LISTEN_BACKLOG = 2048
 # How every server process runs the app: quiet (errors only), no access log, no Server header, and a stop
@@ -50,6 +51,9 @@ def serve(
     """
     import uvicorn
 
+    # The socket layer would take a port over 65535 modulo 65536 (70000 → 4464) and serve on the wrong one.
+    if not 0 <= port <= MAX_PORT:
+        raise ServeError(f"--port must be between 0 and {MAX_PORT} (got {port})")
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
         raise ServeError(f"--workers must be between 0 and {MAX_WORKERS} (got {workers})")
     processes = default_workers() if workers is None else workers
