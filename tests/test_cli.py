@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,68 @@ def test_predict_number_and_unsure_flag(digit_files, mnist_test, tmp_path):
     r = run("predict", str(folder / "d0.png"), "--min-confidence", "1.0")
     assert "not sure" in r.stdout.decode()
     assert "--min-confidence" in one_line_error(run("predict", str(folder / "d0.png"), "--min-confidence", "7"))
+
+
+def test_predict_dev_zero_is_one_line_and_the_rest_is_read(digit_files):
+    """/dev/zero reports a size of 0 and never ends: it must be refused at the size limit, not read to OOM."""
+    folder, _ = digit_files
+    r = subprocess.run([sys.executable, "-m", "inkdigit", "predict", "/dev/zero", str(folder / "d0.png"), "--json"],
+                       capture_output=True, cwd=ROOT, timeout=60)
+    line = one_line_error(r)
+    assert line.startswith("inkdigit: error: /dev/zero: ") and "over 256 MiB" in line
+    assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
+
+
+def test_predict_endless_stdin_stops_at_the_limit():
+    """`cat /dev/zero | inkdigit predict -` ends with one line instead of reading until memory runs out."""
+    proc = subprocess.Popen([sys.executable, "-m", "inkdigit", "predict", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+
+    def feed() -> None:  # zeros until the reader goes away
+        zeros = bytes(1 << 20)
+        try:
+            while True:
+                proc.stdin.write(zeros)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        proc.wait(timeout=60)  # not communicate(): it would close stdin, ending the stream
+    finally:
+        proc.kill()
+        writer.join(timeout=10)
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.read(), proc.stderr.read())
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        f.close()
+    assert one_line_error(r) == "inkdigit: error: -: stdin is over 256 MiB"
+
+
+def test_predict_folder_with_a_symlink_loop(digit_files, tmp_path):
+    """A symlink loop in a folder is one error line naming it; the good file next to it is still read."""
+    folder, _ = digit_files
+    (tmp_path / "good.png").write_bytes((folder / "d0.png").read_bytes())
+    os.symlink("b.lnk", tmp_path / "a.png")  # a.png -> b.lnk -> a.png
+    os.symlink("a.png", tmp_path / "b.lnk")
+    r = run("predict", str(tmp_path), "--json")
+    line = one_line_error(r)
+    assert line.startswith(f"inkdigit: error: {tmp_path / 'a.png'}: ") and "symbolic links" in line
+    assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
+    line = one_line_error(run("predict", str(tmp_path / "a.png")))  # the loop named itself
+    assert line.startswith(f"inkdigit: error: {tmp_path / 'a.png'}: ")
+
+
+def test_a_folder_that_cannot_be_listed_is_one_error(tmp_path, monkeypatch):
+    from inkdigit.cli import reading
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    (tmp_path / "x.png").write_bytes(b"")
+    monkeypatch.setattr(reading.os, "scandir", denied)  # as root, chmod 000 would not stop the listing
+    assert list(reading.expand_inputs([str(tmp_path), str(tmp_path / "x.png")])) == [
+        (str(tmp_path), "Permission denied"), (str(tmp_path / "x.png"), None)]
 
 
 def test_predict_unknown_model():

@@ -683,3 +683,16 @@ def test_grown_mask_of_a_box_equals_the_whole_dilation_cropped():
         y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
         y1, x1 = int(rng.integers(y0 + 1, h + 1)), int(rng.integers(x0 + 1, w + 1))
         assert np.array_equal(grown_mask(mask, (x0, y0, x1, y1)), dilate_square(mask)[y0:y1, x0:x1])
+
+
+def test_read_file_stops_at_the_limit_whatever_fstat_says(tmp_path):
+    """/dev/zero says it holds 0 bytes and never ends: reading stops at limit + 1 bytes, not at memory's end."""
+    from inkdigit.vision.preprocess import read_file
+
+    with pytest.raises(ImageTooLargeError, match="/dev/zero is over 1000 bytes"):
+        read_file("/dev/zero", limit=1000)
+    (tmp_path / "at.png").write_bytes(b"x" * 1000)
+    (tmp_path / "over.png").write_bytes(b"x" * 1001)
+    assert read_file(tmp_path / "at.png", limit=1000) == b"x" * 1000
+    with pytest.raises(ImageTooLargeError, match="over 1000 bytes"):
+        read_file(tmp_path / "over.png", limit=1000)

@@ -13,18 +13,18 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import stat
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from inkdigit.errors import CliError
 from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
-from inkdigit.vision.preprocess import ImageError, preprocess, read_file
+from inkdigit.vision.preprocess import MAX_FILE_BYTES, ImageError, ImageTooLargeError, preprocess, read_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
 CHUNK = 1024  # images per model call in this process: large batches amortise ONNX Runtime's per-call cost
@@ -33,29 +33,61 @@ PARALLEL_FROM = 256  # fewer images are read in this process: workers would cost
 
 
 def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
-    """(name, error or None) per input: folders expand to their image files, sorted; '-' is stdin."""
+    """(name, error or None) per input: folders expand to their image files, sorted; '-' is stdin.
+
+    A folder entry that cannot be looked at (a symlink loop) or a folder that cannot be listed is one error
+    for that name; the other inputs are still read.
+    """
     for item in inputs:
         if item == "-":
             yield "-", None
             continue
-        p = Path(item)
-        if p.is_dir():
-            # scandir: the file type comes with the listing (no stat per file: 10,000 files in ~10 ms).
-            with os.scandir(p) as entries:
-                files = sorted(e.path for e in entries
-                               if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
-            if not files:
-                yield item, "folder has no image files"
-            for f in files:
-                yield f, None
-        elif p.exists():
-            yield item, None
-        else:
+        try:
+            is_dir = stat.S_ISDIR(os.stat(item).st_mode)
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
             yield item, "no such file"
+            continue
+        except OSError as e:  # a symlink loop, a folder on the way that cannot be searched
+            yield item, e.strerror or str(e)
+            continue
+        if not is_dir:
+            yield item, None
+            continue
+        try:
+            # scandir: the file type comes with the listing (no stat per file: 10,000 files in ~10 ms).
+            with os.scandir(item) as entries:
+                found = [_entry(e) for e in entries if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES]
+        except OSError as e:
+            yield item, e.strerror or str(e)
+            continue
+        files = sorted((path, err) for path, err in found if path is not None)
+        if not files:
+            yield item, "folder has no image files"
+        yield from files
+
+
+def _entry(e: os.DirEntry) -> tuple[str | None, str | None]:
+    """(path, error or None) for an image-named folder entry; (None, None) if it is no file (a subfolder)."""
+    try:
+        # is_file follows symlinks, and a loop (a.png -> b.png -> a.png) raises instead of saying False.
+        return (e.path, None) if e.is_file() else (None, None)
+    except OSError as exc:
+        return e.path, exc.strerror or str(exc)
 
 
 def _read_source(name: str) -> bytes:
-    return sys.stdin.buffer.read() if name == "-" else read_file(name)
+    return _read_stdin() if name == "-" else read_file(name)
+
+
+def _read_stdin(limit: int = MAX_FILE_BYTES) -> bytes:
+    """stdin's bytes, chunked: an endless stream (cat /dev/zero |) stops being read at limit + 1 bytes."""
+    parts, got = [], 0
+    while got <= limit and (part := sys.stdin.buffer.read(min(1 << 20, limit + 1 - got))):
+        parts.append(part)
+        got += len(part)
+    if got > limit:
+        raise ImageTooLargeError(f"stdin is over {limit >> 20} MiB")
+    return b"".join(parts)
 
 
 def _prepare(name: str) -> tuple[str, np.ndarray | str]:
