@@ -125,6 +125,17 @@ def test_predict_reports_bad_files_and_still_reads_the_rest(digit_files, tmp_pat
     assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
 
 
+def test_predict_refuses_an_eps_file_in_one_line(digit_files, tmp_path):
+    folder, _ = digit_files
+    eps = tmp_path / "drawing.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 10 10 moveto 54 54 lineto stroke\n")
+    line = one_line_error(run("predict", str(eps)))
+    assert line.startswith("inkdigit: error: ") and "drawing.eps" in line and "EPS" in line and "PNG" in line
+    r = run("predict", str(eps), str(folder / "d0.png"), "--json")  # the other files are still read
+    assert r.returncode == 1 and len(r.stderr.decode().splitlines()) == 1
+    assert [json.loads(ln)["label"] for ln in r.stdout.decode().splitlines()] == [7]
+
+
 def test_predict_large_folder_in_order_with_errors(mnist_test, tmp_path):
     """A folder big enough to be read by worker processes: every file reported once, in name order, with
     the right labels, and a broken file named on stderr while the rest are read."""
@@ -264,3 +275,19 @@ def test_gui_without_tk_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     line = one_line_error(run("gui", env=env))
     assert line == "inkdigit: error: the desktop app needs Tk for Python (Debian: apt install python3-tk)"
+
+
+def test_train_out_an_existing_file_is_one_line(tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me")
+    line = one_line_error(run("train", "--data-dir", str(tmp_path), "--out", str(out)))
+    assert str(out) in line and "not a folder" in line
+    assert out.read_text() == "keep me"
+
+
+def test_fetch_with_inkdigit_data_a_file_is_one_line(tmp_path):
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder")
+    env = {**os.environ, "INKDIGIT_DATA": str(a_file)}
+    line = one_line_error(run("fetch", "--mirror", "http://127.0.0.1:9/", "--no-npm", "--timeout", "1", env=env))
+    assert str(a_file) in line and "INKDIGIT_DATA" in line

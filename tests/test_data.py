@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import http.server
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 from tests.conftest import tiny_arrays, tiny_spec
 
 from inkdigit.data import (
+    DATASETS,
     FetchError,
     IdxError,
     MissingDataError,
@@ -23,6 +27,7 @@ from inkdigit.data import (
     write_idx,
 )
 from inkdigit.data.idx import idx_bytes
+from inkdigit.errors import InkdigitError
 
 # --- IDX ---------------------------------------------------------------------------------------------
 
@@ -197,3 +202,60 @@ def test_split_is_fixed_disjoint_and_complete():
     assert len(np.intersect1d(tr, va)) == 0 and len(np.union1d(tr, va)) == 60000
     with pytest.raises(ValueError):
         split_train_val(10, 10)
+
+
+def test_fetch_hashes_a_file_corrupted_in_place_with_size_and_mtime_kept(tmp_path, http_server, monkeypatch):
+    """The size+mtime stamp is for load's hot path only: `fetch` is the explicit verify and always hashes."""
+    url, handler = http_server
+    arrays = tiny_arrays(50, 20)
+    spec = tiny_spec("tiny", arrays)
+    monkeypatch.setitem(DATASETS, "tiny", spec)
+    _serve_all(handler, spec, arrays)
+    folder = fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=5)
+    load("tiny", "train", tmp_path)  # a verified load: the stamp (size + mtime) is there, whoever wrote it
+    target = folder / spec.train_labels.name
+    good = target.read_bytes()
+    st = target.stat()
+    target.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # same size...
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # ...and same mtime: the stamp still matches
+    with pytest.raises(FetchError, match=spec.train_labels.name):
+        fetch(spec, tmp_path, mirrors=[], use_npm=False)  # no source to repair it: an error, never "verified"
+    with pytest.raises(MissingDataError):
+        load("tiny", "train", tmp_path)  # the rejected copy's stamp is gone: load no longer trusts it
+    assert fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=5) == folder  # re-fetched
+    assert target.read_bytes() == good
+    assert (load("tiny", "train", tmp_path)[1] == arrays["train_labels"]).all()
+
+
+def test_data_dir_that_is_a_file_is_one_line(tmp_path, monkeypatch):
+    spec = tiny_spec("tiny", tiny_arrays(50, 20))
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder")
+    monkeypatch.setenv("INKDIGIT_DATA", str(a_file))
+    with pytest.raises(FetchError, match="INKDIGIT_DATA") as e:
+        fetch(spec, mirrors=[], use_npm=False)
+    assert str(a_file) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("where, err, hint", [
+    ("replace", errno.ENOSPC, "free some disk space"),
+    ("mkstemp", errno.EACCES, "make the folder writable"),
+    ("replace", errno.EROFS, "make the folder writable"),
+])
+def test_fetch_into_a_full_or_read_only_folder_is_one_line(tmp_path, http_server, monkeypatch, where, err, hint):
+    """As root, chmod does not stop writes: the OS errors are raised in-process where the writes happen."""
+    url, handler = http_server
+    arrays = tiny_arrays(50, 20)
+    spec = tiny_spec("tiny", arrays)
+    _serve_all(handler, spec, arrays)
+
+    def fail(*args, **kwargs):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(os if where == "replace" else tempfile, where, fail)
+    with pytest.raises(InkdigitError) as e:
+        fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=5)
+    monkeypatch.undo()
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path / "tiny") in msg and hint in msg
+    assert list((tmp_path / "tiny").iterdir()) == []  # no temp file left behind

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
+from inkdigit.errors import UnsupportedImageError
 from inkdigit.vision.preprocess import (
     ImageError,
     ImageTooLargeError,
@@ -528,6 +529,53 @@ def test_undecodable_bytes_raise_a_one_line_image_error(data):
     assert "object at 0x" not in message and "BytesIO" not in message  # no Python object reprs
     if data:
         assert message.startswith("not an image"), message
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 10 10 moveto 54 54 lineto stroke showpage\n"
+
+
+def fits(img: Image.Image) -> bytes:
+    """A minimal FITS file (Pillow reads FITS but cannot write it): 2880-byte header of cards, then pixels."""
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    2",
+             f"NAXIS1  = {img.width:20d}", f"NAXIS2  = {img.height:20d}", "END"]
+    header = "".join(c.ljust(80) for c in cards).ljust(2880).encode()
+    pixels = img.convert("L").tobytes()
+    return header + pixels + b"\0" * (-len(pixels) % 2880)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: EPS, "EPS"),  # PostScript, which Pillow hands to Ghostscript where installed
+        (lambda: fits(drawn_seven()), "FITS"),
+        (lambda: encode(drawn_seven().resize((64, 64)), "ICO"), "ICO"),
+        (lambda: encode(drawn_seven(), "SGI"), "SGI"),
+        (lambda: encode(drawn_seven(), "PCX"), "PCX"),
+    ],
+    ids=["eps", "fits", "ico", "sgi", "pcx"],
+)
+def test_formats_off_the_allow_list_are_refused_by_name(make, name):
+    with pytest.raises(UnsupportedImageError) as e:
+        preprocess(make())
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(name), message
+    assert all(fmt in message for fmt in ("PNG", "JPEG", "GIF", "BMP", "WebP", "TIFF")), message
+
+
+@pytest.mark.parametrize("fmt", ["TGA", "SPIDER"])
+def test_formats_without_a_magic_number_are_not_tried(fmt):
+    # Nothing marks these as what they are, so they cannot be named: they are not images here at all.
+    img = drawn_seven() if fmt == "TGA" else drawn_seven().convert("F")
+    with pytest.raises(ImageError, match="^not an image"):
+        preprocess(encode(img, fmt))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"])
+def test_every_allowed_format_reads_an_mnist_digit(digits, fmt):
+    canvas = mnist_canvas(digits[0][0])
+    x = preprocess(encode(Image.fromarray(canvas), fmt))
+    check_mnist_like(x)
+    assert corr(x, preprocess(canvas)) > (0.97 if fmt in ("JPEG", "WEBP") else 0.995), fmt
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP"])

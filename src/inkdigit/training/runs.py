@@ -30,18 +30,32 @@ CHECKPOINT = "checkpoint.pt"
 def run_settings(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
     """The resolved settings of the run in `out`: `cfg` for a new run; for a resumed one those it started with,
     its epochs raised or lowered to cfg.epochs when given. TrainError if `out` holds a run (new) or none (resume)."""
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"{out} is a file, not a folder: pass --out a new folder (or a run folder with --resume)")
     if not resume:
         if (out / "model.pt").exists() or (out / CHECKPOINT).exists():
             raise TrainError(f"{out} already holds a run: use --resume to continue it, or another --out")
         return cfg.resolved()
     if not (out / "config.json").is_file() or not (out / CHECKPOINT).is_file():
         raise TrainError(f"{out}: nothing to resume (no config.json and checkpoint.pt)")
-    config = saved_config(out)
-    saved = config["settings"]
-    if cfg.epochs is not None:
-        saved["epochs"] = cfg.epochs  # resuming may extend a run; all other settings stay as saved
-    saved["engine"] = config["engine"]  # ...and so does its step ('auto' could pick another one here)
-    return TrainConfig(**saved).resolved()
+    try:
+        config = saved_config(out)
+        saved = config["settings"]
+        if cfg.epochs is not None:
+            saved["epochs"] = cfg.epochs  # resuming may extend a run; all other settings stay as saved
+        saved["engine"] = config["engine"]  # ...and so does its step ('auto' could pick another one here)
+        return TrainConfig(**saved).resolved()
+    except TrainError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # truncated, edited or foreign JSON
+        raise TrainError(f"{out / 'config.json'}: unreadable ({_reason(e)}): restore it, or train anew with "
+                         "another --out") from None
+
+
+def _reason(e: BaseException) -> str:
+    """An exception as a short phrase for a one-line error."""
+    text = (str(e).splitlines() or [""])[0][:200]
+    return f"{e.__class__.__name__}: {text}" if text else e.__class__.__name__
 
 
 def saved_config(run_dir: str | os.PathLike) -> dict:
@@ -83,17 +97,27 @@ def save_checkpoint(out: Path, epoch: int, history: list[dict], *, model: nn.Mod
 def load_checkpoint(out: Path, device: torch.device, *, model: nn.Module, opt: torch.optim.Optimizer,
                     sched: torch.optim.lr_scheduler.LRScheduler | None, ema: nn.Module | None,
                     gen: torch.Generator) -> tuple[int, list[dict]]:
-    """Restore what `save_checkpoint` saved into the given objects and torch's RNG; returns (epoch, history)."""
-    ck = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
-    model.load_state_dict(ck["model"])
-    opt.load_state_dict(ck["optimizer"])
-    if sched is not None and ck.get("scheduler"):
-        sched.load_state_dict(ck["scheduler"])
-    if ema is not None and ck.get("ema"):
-        ema.load_state_dict(ck["ema"])
-    gen.set_state(ck["gen_state"])
-    torch.set_rng_state(ck["torch_rng"])
-    return ck["epoch"], ck["history"]
+    """Restore what `save_checkpoint` saved into the given objects and torch's RNG; returns (epoch, history).
+
+    TrainError (one line, naming the file) if the checkpoint is truncated, corrupt or from another model."""
+    path = out / CHECKPOINT
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a corrupt file's pickle warnings add nothing to the error below
+            ck = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None and ck.get("scheduler"):
+            sched.load_state_dict(ck["scheduler"])
+        if ema is not None and ck.get("ema"):
+            ema.load_state_dict(ck["ema"])
+        gen.set_state(ck["gen_state"])
+        torch.set_rng_state(ck["torch_rng"])
+        return ck["epoch"], ck["history"]
+    except Exception as e:  # torch raises many kinds for a bad file (RuntimeError, UnpicklingError, EOFError...)
+        raise TrainError(f"{path}: cannot be read ({_reason(e)}): it is truncated or corrupt; train anew with "
+                         "another --out (a kill never leaves it half-written, so something else changed it)"
+                         ) from None
 
 
 def save_model(out: Path, model: nn.Module, metrics: dict) -> None:

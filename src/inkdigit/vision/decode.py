@@ -18,15 +18,22 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from inkdigit.errors import ImageError, ImageTooLargeError
+from inkdigit.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from inkdigit.vision.ink import WORK_SIDE
 from inkdigit.vision.ops import float_picture, quantile
 
-__all__ = ["MAX_FILE_BYTES", "MIN_SIDE", "PNG_SIGNATURE", "array_to_float", "read_file", "to_picture"]
+__all__ = ["ALLOWED_FORMATS", "MAX_FILE_BYTES", "MIN_SIDE", "PNG_SIGNATURE", "array_to_float", "read_file",
+           "to_picture"]
 
 MIN_SIDE = 8
 MAX_FILE_BYTES = 256 << 20  # encoded bytes; no sane picture of a digit comes near this
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The only Pillow readers encoded bytes are handed to (Pillow's names): the formats the README and the CLI's
+# file suffixes promise. Every reader is a parser of untrusted bytes from the network, and Pillow has some
+# forty more (EPS even passes the file to Ghostscript as PostScript), so the others are never offered any.
+# PPM is Pillow's reader of the whole PNM family (.pbm, .pgm, .ppm), which the CLI reads from folders.
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+_ALLOWED_NAMES = "PNG, JPEG, GIF, BMP, WebP, TIFF or PNM"
 _PNG_MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # colour type -> mode, at 8 bits per sample
 # Chunks that change nothing in the pixels Pillow would return (no transparency, palette or orientation).
 _PNG_INERT = {b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD"}
@@ -109,7 +116,7 @@ def _file_too_large(path: str | os.PathLike, limit: int) -> ImageTooLargeError:
 
 
 def _open_encoded(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode PNG/JPEG/WebP/BMP/GIF/... bytes, refusing bombs before the pixels are decompressed.
+    """Decode bytes in one of ALLOWED_FORMATS, refusing bombs before the pixels are decompressed.
 
     Returns the image and its size as shown (EXIF orientation applied), which a large JPEG decoded at
     reduced scale no longer has.
@@ -199,23 +206,22 @@ def _plain_png(data: bytes, max_side: int) -> Image.Image | None:
 
 
 def _identify(data: bytes) -> Image.Image:
-    """Open encoded bytes (header only) with the first Pillow plugin that accepts them.
+    """Open encoded bytes (header only) with the first allowed Pillow plugin that accepts them.
 
     This is Image.open without its decompression-bomb check: that check warns through the process-wide
     warnings machinery, which cannot be silenced per call without racing other threads (the server decodes
     in a thread pool). The caller checks the size itself before any pixel is decoded.
+    Raises UnsupportedImageError for a picture in a format not in ALLOWED_FORMATS, ImageError for the rest.
     """
     fp = io.BytesIO(data)
     prefix = data[:16]
     tried: set[str] = set()
-    for loader in (Image.preinit, Image.init):  # the common formats first, every plugin only if needed
+    for loader in (Image.preinit, _load_other_allowed):  # the common formats first, WebP and TIFF if needed
         loader()
-        for fmt in list(Image.ID):
-            if fmt in tried:
+        for fmt in ALLOWED_FORMATS:
+            if fmt in tried or fmt not in Image.OPEN:
                 continue
             tried.add(fmt)
-            if fmt not in Image.OPEN:
-                continue
             factory, accept = Image.OPEN[fmt]
             try:
                 accepted = accept is None or accept(prefix)
@@ -224,7 +230,34 @@ def _identify(data: bytes) -> Image.Image:
                     return factory(fp, "")
             except (SyntaxError, IndexError, TypeError, struct.error):
                 continue  # not this format (what Image.open does too)
+    refused = _refused_format(prefix)
+    if refused is not None:
+        raise UnsupportedImageError(f"{refused} images are not supported: send {_ALLOWED_NAMES}")
     raise ImageError("not an image (cannot identify the format)")
+
+
+def _load_other_allowed() -> None:
+    """Register the allowed plugins that Image.preinit leaves out, and only those."""
+    from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: F401  (importing a plugin registers it)
+
+
+def _refused_format(prefix: bytes) -> str | None:
+    """The name of the format a refused plugin would claim these bytes for, by its magic-number check alone:
+    only to word the error, so no refused plugin parses a byte (formats without a magic number, TGA say,
+    stay "not an image").
+    """
+    Image.init()
+    for fmt in Image.ID:
+        if fmt in ALLOWED_FORMATS or fmt not in Image.OPEN:
+            continue
+        accept = Image.OPEN[fmt][1]
+        try:
+            accepted = accept is not None and accept(prefix)
+        except Exception:  # a check that trips over a short prefix claims nothing
+            continue
+        if accepted and not isinstance(accepted, str):
+            return fmt
+    return None
 
 
 def _check_size(width: int, height: int, max_side: int) -> None:
