@@ -6,6 +6,7 @@ Screenshots land in test-output/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import subprocess
@@ -58,6 +59,14 @@ SHAPES = {"1": one, "7": seven, "0": zero}
 
 
 # ---------------------------------------------------------------- fixtures
+@pytest.fixture(autouse=True)
+def _free_tk_in_this_thread() -> Iterator[None]:
+    """Tk objects must be freed by the thread that made them: a Tcl interpreter that the garbage collector
+    finds later, in another thread (an API test client's), aborts the whole test process."""
+    yield
+    gc.collect()
+
+
 def _require(name: str, package: str) -> str:
     try:
         return displays.tool(name, package)
