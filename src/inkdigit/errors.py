@@ -7,6 +7,22 @@ code that caught the built-in one still catches it.
 
 from __future__ import annotations
 
+import re
+
+# Python's repr of an object ("<_io.BytesIO object at 0x7f...>"), which libraries put in messages: noise to a person.
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without object reprs; its class name if it has no message."""
+    lines = str(exc).strip().splitlines()
+    return without_reprs(lines[0]) if lines else type(exc).__name__
+
+
+def without_reprs(text: str) -> str:
+    """`text` less the object reprs libraries put in messages."""
+    return _OBJECT_REPR.sub("", text)
+
 
 class InkdigitError(Exception):
     """A user-facing error: its message is one line that says what is wrong and what to do."""

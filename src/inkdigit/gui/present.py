@@ -8,12 +8,12 @@ tested without a display. The widgets only copy these values onto the screen.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from inkdigit import errors
 from inkdigit.errors import NoInkError
 
 if TYPE_CHECKING:
@@ -223,10 +223,8 @@ def next_status(shown: Shown, status: str, is_error: bool) -> tuple[str, bool]:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message on one line, never a traceback."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    # PIL names an in-memory file by its repr ("<_io.BytesIO object at 0x...>"): noise to a person.
-    text = re.sub(r"\s*<_?io\.\w+ object at 0x[0-9a-fA-F]+>", "", text)
+    """An exception's whole message on one line (its lines joined), short enough for the status bar."""
+    text = errors.without_reprs(" ".join(str(exc).split())) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "…"
 
 

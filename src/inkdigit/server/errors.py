@@ -8,7 +8,6 @@ results (`status_of`, `message_of`) read the same map, so the same failure gets 
 from __future__ import annotations
 
 import json
-import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +23,7 @@ from inkdigit.errors import (
     StrokesError,
     StrokesTooLargeError,
     UnsupportedImageError,
+    one_line,
 )
 
 
@@ -129,12 +129,6 @@ def add_handlers(app: FastAPI) -> None:
     for kind in (*STATUSES, HTTPException):
         app.add_exception_handler(kind, handle)
 
-
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message, without Python object reprs that mean nothing to a client."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", line)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

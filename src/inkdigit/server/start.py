@@ -14,10 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from inkdigit.errors import ServeError
+from inkdigit.errors import ServeError, one_line
 from inkdigit.inference import resolve_model, usable_cores
 from inkdigit.server.app import create_app
-from inkdigit.server.errors import one_line
 
 MAX_WORKERS = 64
 MAX_PORT = 65535  # 0 asks the system for any free port
@@ -103,7 +102,7 @@ def check_model(model: str | None) -> str:
     import subprocess
 
     resolve_model(model)
-    code = ("import sys\nfrom inkdigit.server.errors import one_line\nfrom inkdigit.server.registry import "
+    code = ("import sys\nfrom inkdigit.errors import one_line\nfrom inkdigit.server.registry import "
             "ModelRegistry\ntry:\n    print(ModelRegistry(sys.argv[1] or None).default.name)\n"
             "except Exception as exc:\n    sys.exit(one_line(exc))")
     child = subprocess.run([sys.executable, "-c", code, model or ""], capture_output=True, text=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from inkdigit.errors import ImageError, ImageTooLargeError, UnsupportedImageError
+from inkdigit.errors import ImageError, ImageTooLargeError, UnsupportedImageError, one_line
 from inkdigit.vision.ink import WORK_SIDE
 from inkdigit.vision.ops import float_picture, quantile
 
@@ -62,7 +62,7 @@ def _source_to_image(source: Any, max_side: int) -> tuple[Image.Image | np.ndarr
         try:
             source.load()  # a lazily opened file may turn out truncated only now
         except Exception as exc:
-            raise ImageError(f"could not decode image: {_one_line(exc)}") from None
+            raise ImageError(f"could not decode image: {one_line(exc)}") from None
         return source, None
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _open_encoded(bytes(source), max_side)
@@ -77,13 +77,13 @@ def _source_to_image(source: Any, max_side: int) -> tuple[Image.Image | np.ndarr
         try:
             data = read_file(source)
         except OSError as exc:
-            raise ImageError(f"cannot read {source}: {exc.strerror or _one_line(exc)}") from None
+            raise ImageError(f"cannot read {source}: {exc.strerror or one_line(exc)}") from None
         return _open_encoded(data, max_side)
     if isinstance(source, (list, tuple)):
         try:
             return np.asarray(source), None
         except ValueError as exc:
-            raise ImageError(f"not an image array: {_one_line(exc)}") from None
+            raise ImageError(f"not an image array: {one_line(exc)}") from None
     raise ImageError(f"unsupported image type {type(source).__name__}")
 
 
@@ -133,9 +133,9 @@ def _open_encoded(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, i
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # a plugin's own check
-        raise ImageTooLargeError(f"image refused as a decompression bomb: {_one_line(exc)}") from None
+        raise ImageTooLargeError(f"image refused as a decompression bomb: {one_line(exc)}") from None
     except Exception as exc:  # PIL raises many types for garbage input
-        raise ImageError(f"not an image ({_one_line(exc)})") from None
+        raise ImageError(f"not an image ({one_line(exc)})") from None
     _check_size(img.width, img.height, max_side)
     # The picture's own size, in the orientation it is shown in: boxes are reported in these pixels even
     # when a JPEG is decoded at reduced scale.
@@ -156,9 +156,9 @@ def _open_encoded(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, i
                 if orientation >= 5:
                     shown = (shown[1], shown[0])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image refused as a decompression bomb: {_one_line(exc)}") from None
+        raise ImageTooLargeError(f"image refused as a decompression bomb: {one_line(exc)}") from None
     except Exception as exc:
-        raise ImageError(f"could not decode image ({kind}): {_one_line(exc)}") from None
+        raise ImageError(f"could not decode image ({kind}): {one_line(exc)}") from None
     return img, shown
 
 
@@ -269,10 +269,6 @@ def _check_size(width: int, height: int, max_side: int) -> None:
         raise ImageError(f"image is {width}x{height}; it must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
 
 def _pil_picture(img: Image.Image) -> Image.Image:
     """PIL image of any mode -> grey picture ("L", or "F" in [0,1] for deeper modes), alpha composited."""
@@ -291,7 +287,7 @@ def _pil_picture(img: Image.Image) -> Image.Image:
         try:
             img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
         except Exception as exc:
-            raise ImageError(f"unsupported image mode {mode}: {_one_line(exc)}") from None
+            raise ImageError(f"unsupported image mode {mode}: {one_line(exc)}") from None
     if img.mode == "L":
         return img
     if img.mode == "RGB":
