@@ -16,10 +16,15 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="server processes, each with its own models (default: one per core, at most 8; "
                         "0 or 1: this process alone)")
     s.add_argument("--cors-origin", action="append", help="allow this origin (repeatable); CORS is off without")
+    s.add_argument("--allowed-hosts", action="append", metavar="HOSTS",
+                   help="answer only requests whose Host header names one of these (comma-separated, "
+                        "repeatable; '*': any, '*.example.com': its subdomains; default: localhost, 127.0.0.1 "
+                        "and [::1] when --host is a loopback address, any otherwise); others get a 400")
 
 
 def run(args: argparse.Namespace) -> int:
     from inkdigit.server.start import serve
 
-    serve(args.host, args.port, args.model, args.workers, args.cors_origin or [])
+    hosts = None if args.allowed_hosts is None else [h for v in args.allowed_hosts for h in v.split(",")]
+    serve(args.host, args.port, args.model, args.workers, args.cors_origin or [], hosts)
     return 0

@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from inkdigit.server import errors, schemas, work
+from inkdigit.server import errors, memory, schemas, work
 from inkdigit.server.bodies import read_batch, read_input
+from inkdigit.server.hosts import ANY_HOST, HostCheck
 from inkdigit.server.options import ReadOptions, read_options
 from inkdigit.server.registry import ModelRegistry
 
@@ -40,16 +42,20 @@ def create_app(
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     loader: Callable[[str | None], Any] | None = None,
     lister: Callable[[], list[dict]] | None = None,
+    keep_trying: bool = False,
+    allowed_hosts: Iterable[str] = (ANY_HOST,),
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
-    Images are read in the event loop itself: a request's work (~2 ms) holds the GIL anyway, and handing it
-    to a thread cost more CPU than it saved; `serve` uses more cores by running several such processes.
-    ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests inject fakes with them).
+    Images are read in a few worker threads (work.py), so no picture holds up the event loop; `serve` uses
+    more cores by running several such processes. ``keep_trying``: a default model whose file does not load
+    is answered with 503 and tried again with back-off instead of failing here (registry.py; uvicorn's worker
+    processes). ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests inject fakes).
+    ``allowed_hosts``: the Host headers answered, any other is a 400 (hosts.py; ``"*"``: any).
     """
     from inkdigit import __version__
 
-    registry = ModelRegistry(model, loader=loader, lister=lister)
+    registry = ModelRegistry(model, loader=loader, lister=lister, keep_trying=keep_trying)
 
     app = FastAPI(
         title="inkdigit",
@@ -59,6 +65,7 @@ def create_app(
         docs_url=None,  # FastAPI's built-in docs pull Swagger UI from a CDN; /docs below is local
         redoc_url=None,
         openapi_tags=schemas.TAGS,
+        lifespan=memory.lifespan,  # gives the memory of large pictures back to the system (memory.py)
     )
     app.state.registry = registry
     app.state.max_bytes = max_bytes
@@ -67,6 +74,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts)  # added last: checked first (hosts.py)
     errors.add_handlers(app)
     _add_pages(app)
     _add_api(app, registry, max_bytes, max_batch_bytes)
@@ -122,9 +130,12 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         tags=["service"],
         summary="Liveness check",
         response_model=schemas.Health,
-        description="Answers 200 while the server runs and its default model is loaded.",
+        responses=schemas.UNAVAILABLE_RESPONSE,
+        description="Answers 200 while the server runs and its default model is loaded; 503 with the reason "
+        "while the model's file does not load (the server tries it again after 1, 2, 4 ... 60 s).",
     )
     async def healthz() -> Response:
+        await model_ready(registry)
         return json_response({"status": "ok", "model": registry.default.name, "version": __version__})
 
     @app.get(
@@ -132,10 +143,12 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         tags=["models"],
         summary="List the models",
         response_model=schemas.ModelList,
+        responses=schemas.UNAVAILABLE_RESPONSE,
         description="The models this server can read with (pass one as `?model=`); "
         "`default` marks the one used when no model is named.",
     )
     async def models() -> Response:
+        await model_ready(registry)
         return json_response({"default": registry.default.name, "models": registry.catalogue()})
 
     @app.post(
@@ -152,7 +165,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
-        return json_response(work.predict(registry, source, *options))
+        return json_response(await work.run(request, work.predict, registry, source, *options))
 
     @app.post(
         "/api/predict/number",
@@ -168,7 +181,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
-        return json_response(work.predict_number(registry, source, *options))
+        return json_response(await work.run(request, work.predict_number, registry, source, *options))
 
     @app.post(
         "/api/predict/batch",
@@ -184,7 +197,14 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
-        return json_response(work.predict_batch(registry, uploads, *options))
+        return json_response(await work.predict_batch(request, registry, uploads, *options))
+
+
+async def model_ready(registry: ModelRegistry) -> None:
+    """Return once the default model is loaded; ModelUnavailableError (503) while it does not load. A try that
+    is due loads it in a thread: loading takes longer than the event loop may wait."""
+    if not registry.ready:
+        await anyio.to_thread.run_sync(registry.load_default)
 
 
 def json_response(payload: Any) -> Response:

@@ -53,23 +53,33 @@ def is_image_type(mtype: str) -> bool:
 
 def too_large(limit: int, what: str = "image") -> BodyTooLargeError:
     """The refusal of a body or file over ``limit`` bytes."""
-    return BodyTooLargeError(f"{what} too large: the limit is {limit / 1_000_000:g} MB")
+    return BodyTooLargeError(f"{what} too large: the limit is {size_text(limit)}")
 
 
-async def read_body(request: Request, limit: int, what: str = "image") -> bytes:
+def size_text(size: int) -> str:
+    """``size`` bytes exactly, in the largest unit that divides it: "5 MB", "64 kB", "5,065,536 bytes"."""
+    for unit, scale in (("MB", 1_000_000), ("kB", 1_000)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale:,} {unit}"
+    return f"{size:,} bytes"
+
+
+async def read_body(request: Request, limit: int, what: str = "image", stated: int | None = None) -> bytes:
     """Read the request body, refusing it as soon as it passes ``limit`` bytes.
 
-    Content-Length is checked first (cheap early refusal) but not trusted: the streamed size counts.
+    Content-Length is checked first (cheap early refusal) but not trusted: the streamed size counts. The
+    refusal states ``stated`` as the limit when given (a multipart body's limit is the file's plus room for
+    the form around it, and the file's is the one a person can act on).
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise too_large(limit, what)
+        raise too_large(stated or limit, what)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large(limit, what)
+            raise too_large(stated or limit, what)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -162,7 +172,7 @@ async def read_input(request: Request, limit: int) -> bytes | Drawing:
     if not (is_image_type(mtype) or mtype in ("multipart/form-data", "application/json")):
         raise UnsupportedMediaTypeError(f"unsupported media type {mtype!r}; {ACCEPTED_HINT}")
     form_limit = limit + 64 * 1024 if mtype == "multipart/form-data" else limit
-    body = await read_body(request, form_limit, "body" if mtype == "application/json" else "image")
+    body = await read_body(request, form_limit, "body" if mtype == "application/json" else "image", limit)
     if mtype == "application/json":
         data = parse_json(body, limit)
     elif mtype == "multipart/form-data":

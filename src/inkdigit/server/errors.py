@@ -1,18 +1,21 @@
 """Every error answer of the API, in one place: which failure gets which HTTP status and message.
 
-A failure a client caused becomes ``{"error": "one line"}`` with a 4xx status; anything not in the map is a
-bug and stays a 500. The routes' exception handlers (`add_handlers`) and the batch endpoint's per-file
+A failure a client caused becomes ``{"error": "one line"}`` with a 4xx status, and one the server cannot help now
+(its model does not load, a request's work ran past its deadline) the same with a 503; anything not in the map
+is a bug and stays a 500. The routes' exception handlers (`add_handlers`) and the batch endpoint's per-file
 results (`status_of`, `message_of`) read the same map, so the same failure gets the same answer.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from PIL.Image import DecompressionBombError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -47,12 +50,34 @@ class UnknownModelError(RequestError):
     """A request names a model that is not in the server's catalogue."""
 
 
+class TooMuchWorkError(RequestError):
+    """A request asks for more work than one request may: a batch whose images hold too many pixels."""
+
+
+class UnavailableError(RequestError):
+    """The server cannot do the work now; ``retry_after`` (seconds), when set, goes out as Retry-After."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelUnavailableError(UnavailableError):
+    """The server's model file does not load (it is tried again with back-off, see registry.py)."""
+
+
+class DeadlineError(UnavailableError):
+    """A request's work ran past its deadline (see work.py)."""
+
+
 # Exception kind → status. A kind not listed here takes the status of its nearest listed base class.
 STATUSES: dict[type[BaseException], int] = {
     BadBodyError: 422,
     UnsupportedMediaTypeError: 415,
     BodyTooLargeError: 413,
     UnknownModelError: 404,
+    TooMuchWorkError: 413,
+    UnavailableError: 503,
     ModelNotFoundError: 404,  # the model a name points to cannot be loaded
     ImageError: 422,  # undecodable, too small, blank (NoInkError)
     ImageTooLargeError: 413,
@@ -104,6 +129,8 @@ def headers_of(request: Request, exc: BaseException) -> dict[str, str]:
     (a GET and its HEAD twin, say) would lose the others, so the list is made from every route that matches.
     """
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if isinstance(exc, UnavailableError) and exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if status_of(exc) == 405:
         methods: set[str] = set()
         for route in request.app.router.routes:
@@ -125,10 +152,21 @@ def add_handlers(app: FastAPI) -> None:
         return Response(content=body, status_code=status, media_type="application/json",
                         headers=headers_of(request, exc))
 
+    async def gone(request: Request, exc: Exception) -> Response:
+        # The client hung up (mid-body, or mid-batch: work.py stops there): no one reads this answer, and it
+        # is no bug, so it must not become a 500 with a traceback in the log. 499 is nginx's "client closed".
+        return Response(status_code=499)
+
+    async def bug(request: Request, exc: Exception) -> Response:
+        # Anything unmapped is a bug: Starlette's outermost middleware answers with this and still re-raises the
+        # exception, so uvicorn logs its traceback; the client gets the API's error shape, not text/plain.
+        return Response(content=error_body("internal server error"), status_code=500, media_type="application/json")
+
     # Starlette finds a handler through the exception's class hierarchy, like status_of.
     for kind in (*STATUSES, HTTPException):
         app.add_exception_handler(kind, handle)
-
+    app.add_exception_handler(ClientDisconnect, gone)
+    app.add_exception_handler(Exception, bug)  # Starlette gives this one to ServerErrorMiddleware
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -225,10 +225,18 @@ class ErrorOut(BaseModel):
 
 ERROR_RESPONSES: dict = {
     404: {"model": ErrorOut, "description": "Unknown model."},
-    413: {"model": ErrorOut, "description": "Image, drawing (or request) over a size limit."},
+    413: {"model": ErrorOut, "description": "Image, drawing (or request) over a size limit, or a batch whose "
+          "images hold too many pixels in all."},
     415: {"model": ErrorOut, "description": "Not an image media type, or an image format that is not read "
           "(only PNG, JPEG, GIF, BMP, WebP, TIFF and PNM are)."},
     422: {"model": ErrorOut, "description": "Undecodable or blank image, malformed strokes, or a bad parameter."},
+    503: {"model": ErrorOut, "description": "The server's model does not load now, or the request's work ran past "
+          "its deadline (10 s); `Retry-After` says when the model is tried again."},
+}
+# /healthz and /api/models: their one error answer besides 405.
+UNAVAILABLE_RESPONSE: dict = {
+    503: {"model": ErrorOut, "description": "The server's default model does not load now (the reason is in "
+          "`error`); `Retry-After` says when it is tried again."},
 }
 
 

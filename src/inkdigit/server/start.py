@@ -17,22 +17,29 @@ from fastapi import FastAPI
 from inkdigit.errors import ServeError, one_line
 from inkdigit.inference import resolve_model, usable_cores
 from inkdigit.server.app import create_app
+from inkdigit.server.hosts import allowed_hosts as hosts_to_allow
+from inkdigit.server.protocol import MAX_HEAD_BYTES, HTTPProtocol
 
 MAX_WORKERS = 64
 MAX_PORT = 65535  # 0 asks the system for any free port
 DEFAULT_MAX_WORKERS = 8
 LISTEN_BACKLOG = 2048
-# How every server process runs the app: quiet (errors only), no access log, no Server header, and a stop
-# that waits at most 5 s for requests still in progress.
+# How every server process runs the app: quiet (errors only), no access log, no Server header, a stop that
+# waits at most 5 s for requests still in progress, and the HTTP layer of protocol.py: h11 with a 16 KiB
+# limit on a request's head, request timeouts and lingering close (uvicorn's httptools protocol has no
+# limit on a head's size, and parses a huge one slowly).
 UVICORN_SETTINGS: dict[str, Any] = {
     "log_level": "warning", "access_log": False, "server_header": False, "timeout_graceful_shutdown": 5,
+    "http": HTTPProtocol, "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
 }
 # uvicorn starts each worker as a fresh interpreter that builds its app by calling `worker_app`; these
 # environment variables carry `serve`'s settings to it (uvicorn's own command line can use them too:
-# `INKDIGIT_SERVE_MODEL=paper uvicorn --factory inkdigit.server.start:worker_app --workers 4`).
+# `INKDIGIT_SERVE_MODEL=paper uvicorn --factory inkdigit.server.start:worker_app --workers 4
+# --http inkdigit.server.protocol:HTTPProtocol`).
 WORKER_APP = "inkdigit.server.start:worker_app"
 MODEL_ENV = "INKDIGIT_SERVE_MODEL"  # bundled model name or .onnx path; unset or empty: the default model
 CORS_ENV = "INKDIGIT_SERVE_CORS_ORIGINS"  # origins CORS allows, as a JSON list of strings; unset: CORS off
+HOSTS_ENV = "INKDIGIT_SERVE_ALLOWED_HOSTS"  # Host headers answered, as a JSON list of strings; unset: any
 
 
 def serve(
@@ -41,12 +48,14 @@ def serve(
     model: str | None = None,
     workers: int | None = None,
     cors_origins: list[str] | None = None,
+    allowed_hosts: list[str] | None = None,
 ) -> None:
     """Run the web app until interrupted (Ctrl+C or SIGTERM). Raises ModelNotFoundError or ServeError before
     listening.
 
     ``workers``: processes that serve requests, each a whole server with its own models (None: one per core,
-    at most 8; 0 or 1: this process alone).
+    at most 8; 0 or 1: this process alone). ``allowed_hosts``: the Host headers answered (None: the loopback
+    names on a loopback address, any host otherwise; see hosts.py).
     """
     import uvicorn
 
@@ -57,8 +66,9 @@ def serve(
         raise ServeError(f"--workers must be between 0 and {MAX_WORKERS} (got {workers})")
     processes = default_workers() if workers is None else workers
     origins = list(cors_origins or [])
+    hosts = hosts_to_allow(allowed_hosts, is_loopback(host), host)
     # A bad --model fails here, before the port is taken: one error line, not a traceback from every worker.
-    app = create_app(model, origins) if processes < 2 else None
+    app = create_app(model, origins, allowed_hosts=hosts) if processes < 2 else None
     name = app.state.registry.default.name if app is not None else check_model(model)
     sock = bind(host, port)
     try:
@@ -71,12 +81,13 @@ def serve(
         if app is not None:
             uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS)).run(sockets=[sock])
         else:
-            run_workers(sock, processes, model, origins)
+            run_workers(sock, processes, model, origins, hosts)
     finally:
         sock.close()
 
 
-def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins: list[str]) -> None:
+def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins: list[str],
+                allowed_hosts: list[str]) -> None:
     """Serve the listening ``sock`` with ``count`` uvicorn worker processes until Ctrl+C or SIGTERM."""
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
@@ -84,6 +95,7 @@ def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins
 
     os.environ[MODEL_ENV] = model or ""
     os.environ[CORS_ENV] = json.dumps(cors_origins)
+    os.environ[HOSTS_ENV] = json.dumps(allowed_hosts)
     config = uvicorn.Config(WORKER_APP, factory=True, workers=count, **UVICORN_SETTINGS)
     supervisor = Multiprocess(config, sockets=[sock])
     supervisor.run()
@@ -113,14 +125,18 @@ def check_model(model: str | None) -> str:
 
 
 def worker_app() -> FastAPI:
-    """The app of one worker process, with the model and CORS origins of `MODEL_ENV` and `CORS_ENV`."""
+    """The app of one worker process, with the model, CORS origins and hosts of `MODEL_ENV`, `CORS_ENV` and
+    `HOSTS_ENV`."""
     from uvicorn.config import STARTUP_FAILURE
 
     try:
-        return create_app(os.environ.get(MODEL_ENV) or None, json.loads(os.environ.get(CORS_ENV) or "[]"))
+        # keep_trying: a model file that stops loading after `serve` checked it (replaced, corrupted) is
+        # answered with 503 and tried again with back-off (registry.py), not a worker that dies on every start.
+        return create_app(os.environ.get(MODEL_ENV) or None, json.loads(os.environ.get(CORS_ENV) or "[]"),
+                          keep_trying=True, allowed_hosts=json.loads(os.environ.get(HOSTS_ENV) or '["*"]'))
     except Exception as exc:
-        # A replacement would fail the same way: exiting with STARTUP_FAILURE makes uvicorn stop the server
-        # instead of restarting this worker again and again.
+        # A wrong setting (a model name that is no model): a replacement would fail the same way, and exiting
+        # with STARTUP_FAILURE makes uvicorn stop the server instead of restarting this worker again and again.
         logging.getLogger("uvicorn.error").error("cannot start a server process: %s", one_line(exc))
         sys.exit(STARTUP_FAILURE)
 
@@ -144,8 +160,10 @@ def is_loopback(host: str) -> bool:
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves: a taken port becomes a one-line ServeError, port 0 a real port."""
+    # An IPv6 address may come in the brackets of a URL ([::1]); the resolver takes it bare.
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise ServeError(f"cannot serve on {host}: {exc.strerror}") from None
     sock = socket.socket(family, kind, proto)

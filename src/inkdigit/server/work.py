@@ -1,22 +1,56 @@
-"""The API's recognition work, as plain functions: image bytes or a drawing + settings → a JSON-ready dict."""
+"""The API's recognition work: image bytes or a drawing + settings → a JSON-ready dict, with each request's
+work bounded.
+
+Every image is read in a worker thread, at most `WORK_THREADS` at a time per process, so the event loop keeps
+accepting, reading bodies and answering while a large picture is decoded: it never waits on more than the
+hand-over of one image. A request's work must end `DEADLINE_S` after it starts (its body read): a request
+still waiting for a thread then, or a batch not done, is a 503. A batch is read one image at a time, and
+stops when the client has gone; the pixels of its images, summed, must be within `MAX_BATCH_PIXELS`.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+from PIL import Image
+from starlette.requests import ClientDisconnect, Request
 
 from inkdigit.server.bodies import Upload
-from inkdigit.server.errors import message_of, status_of
+from inkdigit.server.errors import DeadlineError, TooMuchWorkError, message_of, status_of
 from inkdigit.server.registry import ModelRegistry
 from inkdigit.server.render import stage_previews
 from inkdigit.vision import strokes
+from inkdigit.vision.decode import ALLOWED_FORMATS
 from inkdigit.vision.strokes import Drawing
+
+T = TypeVar("T")
+
+DEADLINE_S = 10.0  # a request's work, from its body read to its answer
+# Threads reading images at once in one process. They share one core and the GIL, so more only divides it
+# finer; a few let a small request go on beside a large one, and bound the decoded pictures held at once.
+WORK_THREADS = 4
+# Decoded pixels of one batch request, summed over its images: 32 pictures of 1024 x 1024 (a 16-bit PNG of
+# 4096 x 4096 is ~130 KB on the wire and ~0.2-0.4 s to decode; 32 of them were 20 s of work).
+MAX_BATCH_PIXELS = 32 << 20
+
+_limiter: RunVar[anyio.CapacityLimiter] = RunVar("inkdigit_work_threads")
 
 
 def json_bytes(payload: Any) -> bytes:
     """A compact JSON answer's bytes (plain ``json.dumps``: our payloads are already JSON types)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+async def run(request: Request, job: Callable[..., T], *args: Any) -> T:
+    """``job(*args)``, one image's work, in a worker thread, under the request's deadline (see the module)."""
+    return await _in_thread(request, time.monotonic() + DEADLINE_S, job, *args)
 
 
 def predict(registry: ModelRegistry, source: bytes | Drawing, model: str | None, top_k: int, preview: bool) -> dict:
@@ -57,22 +91,82 @@ def predict_number(registry: ModelRegistry, source: bytes | Drawing, model: str 
     return result
 
 
-def predict_batch(registry: ModelRegistry, uploads: list[Upload], model: str | None, top_k: int,
-                  preview: bool) -> dict:
-    """Many single-digit uploads → the /api/predict/batch answer (a bad file is an item, not a failure)."""
-    predictor = registry.get(model)
+async def predict_batch(request: Request, registry: ModelRegistry, uploads: list[Upload], model: str | None,
+                        top_k: int, preview: bool) -> dict:
+    """Many single-digit uploads → the /api/predict/batch answer (a bad file is an item, not a failure).
+
+    TooMuchWorkError before any image is read if their pixels are over the budget; DeadlineError when the
+    deadline passes between two images; ClientDisconnect (no answer) when the client has gone.
+    """
+    deadline = time.monotonic() + DEADLINE_S
+    predictor = await _in_thread(request, deadline, _batch_model, registry, model, uploads)
     results = []
     for upload in uploads:
-        item: dict[str, Any] = {"filename": upload.filename}
-        if upload.error is not None:
-            item.update(ok=False, status=status_of(upload.error), error=message_of(upload.error))
-        else:
-            try:
-                item.update(ok=True, **predictor.predict(upload.data, top_k=top_k).to_dict(preview=preview))
-            except Exception as exc:
-                status = status_of(exc)
-                if status is None:
-                    raise
-                item.update(ok=False, status=status, error=message_of(exc))
-        results.append(item)
+        try:
+            results.append(await _in_thread(request, deadline, batch_item, predictor, upload, top_k, preview))
+        except DeadlineError:
+            raise DeadlineError(f"the batch ran past its {DEADLINE_S:g} s deadline after {len(results)} of "
+                                f"{len(uploads)} images; send fewer or smaller images per request") from None
     return {"model": predictor.name, "count": len(results), "results": results}
+
+
+def batch_item(predictor: Any, upload: Upload, top_k: int, preview: bool) -> dict:
+    """One upload of a batch → its item: the prediction, or the error it would have been alone."""
+    item: dict[str, Any] = {"filename": upload.filename}
+    if upload.error is not None:
+        item.update(ok=False, status=status_of(upload.error), error=message_of(upload.error))
+        return item
+    try:
+        item.update(ok=True, **predictor.predict(upload.data, top_k=top_k).to_dict(preview=preview))
+    except Exception as exc:
+        status = status_of(exc)
+        if status is None:
+            raise
+        item.update(ok=False, status=status, error=message_of(exc))
+    return item
+
+
+def image_pixels(data: bytes) -> int:
+    """The pixels an image's header declares, without decoding it; 0 for bytes that are no image of an allowed
+    format (reading them fails cheaply, and says why)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
+            return img.width * img.height
+    except Exception:
+        return 0
+
+
+def _batch_model(registry: ModelRegistry, model: str | None, uploads: list[Upload]) -> Any:
+    """The batch's predictor, once its images are known to be within the pixel budget."""
+    pixels = sum(image_pixels(u.data) for u in uploads if u.error is None)
+    if pixels > MAX_BATCH_PIXELS:
+        raise TooMuchWorkError(f"batch too large: its images hold {pixels / 1e6:.1f} million pixels; the limit is "
+                               f"{MAX_BATCH_PIXELS / 1e6:.1f} million per request (send fewer or smaller images)")
+    return registry.get(model)
+
+
+async def _in_thread(request: Request, deadline: float, job: Callable[..., T], *args: Any) -> T:
+    """``job(*args)`` in a worker thread once one is free; DeadlineError if none is before ``deadline``,
+    ClientDisconnect if the client has gone by then."""
+    threads = _threads()
+    with anyio.move_on_after(deadline - time.monotonic()) as waiting:
+        await threads.acquire()
+    if waiting.cancelled_caught:
+        raise DeadlineError(f"the server is busy: this request's work did not start within its {DEADLINE_S:g} s "
+                            "deadline; try again")
+    try:
+        if await request.is_disconnected():
+            raise ClientDisconnect()
+        return await anyio.to_thread.run_sync(job, *args)
+    finally:
+        threads.release()
+
+
+def _threads() -> anyio.CapacityLimiter:
+    """This event loop's limiter of work threads (one per loop, like anyio's own default thread limiter)."""
+    try:
+        return _limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(WORK_THREADS)
+        _limiter.set(limiter)
+        return limiter

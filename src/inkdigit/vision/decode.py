@@ -12,6 +12,7 @@ import binascii
 import io
 import os
 import struct
+import warnings
 import zlib
 from typing import Any
 
@@ -39,6 +40,13 @@ _PNG_MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # colour type -> mode, at 8
 _PNG_INERT = {b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD"}
 # Orientation may come from EXIF or XMP; only pictures carrying one of these are asked for it.
 _ORIENTATION_KEYS = ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp")
+
+# Pillow's TIFF metadata reader (TIFF files, and the EXIF block of JPEG, PNG and WebP) warns about each
+# malformed tag it skips, and Python prints every distinct warning once per process: a TIFF with hundreds of
+# bad tags writes two lines to the server's log for each, and every new file more. The tags are skipped
+# either way and a picture that does not decode still raises ImageError, so these warnings are dropped. The
+# filter is set once, here: warnings.catch_warnings around each decode is not thread-safe.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
 def to_picture(source: Any, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
