@@ -13,12 +13,14 @@ HEAVY = "inkdigit.training.loop"
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
     t.description = ("Train a model into a run directory. A training setting not given takes the model's "
-                     "recipe's value (src/inkdigit/training/recipes.py).")
+                     "recipe's value (src/inkdigit/training/recipes.py). On several processes or machines: "
+                     "torchrun --nproc-per-node N -m inkdigit train ... (DistributedDataParallel; see README).")
     recipe = "(default: the model's recipe)"
     t.add_argument("--model", default="paper", help="registered model name")
     t.add_argument("--dataset", default="mnist", help="registered dataset name")
     t.add_argument("--epochs", type=int, default=None, help=f"epochs {recipe}")
-    t.add_argument("--batch-size", type=int, default=None, help=f"batch size {recipe}")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help=f"batch size, global: under torchrun each of N processes takes 1/N of it {recipe}")
     t.add_argument("--lr", type=float, default=None, help=f"(peak) learning rate {recipe}")
     t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None, help=f"optimiser {recipe}")
     t.add_argument("--schedule", choices=["constant", "onecycle"], default=None,
@@ -36,10 +38,11 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    t.add_argument("--device", default="auto",
+                   help="auto (CUDA when present), cpu, cuda, cuda:N; under torchrun cuda is each process's own GPU")
     t.add_argument("--engine", choices=["auto", "torch", "fused"], default="auto",
-                   help="training step: fused = the paper net's C kernel (Adam or AdamW, CPU), torch = eager "
-                        "PyTorch, auto = fused where it applies (default: %(default)s)")
+                   help="training step: fused = the paper net's C kernel (Adam or AdamW, CPU, one process), "
+                        "torch = eager PyTorch, auto = fused where it applies (default: %(default)s)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<model>-seed<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--dry-run", action="store_true", help="train a few batches on a small slice (smoke test)")

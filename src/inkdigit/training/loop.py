@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 import sys
 import time
@@ -29,10 +28,11 @@ from inkdigit.provenance import provenance
 from inkdigit.signals import sigterm_as_interrupt
 from inkdigit.training import runs
 from inkdigit.training.config import TrainConfig
+from inkdigit.training.distributed import World
 from inkdigit.training.nets import build_model, count_parameters
 from inkdigit.training.optim import EMA, make_optimizer, make_schedule
 from inkdigit.training.steps import Step, choose_engine, make_step, prepare_model
-from inkdigit.training.tensors import evaluate_split, pick_device, to_tensor
+from inkdigit.training.tensors import evaluate_split, split_sums, to_tensor
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -50,34 +50,52 @@ def train(
     """Train per `cfg` into run dir `out`; returns the final metrics dict (also saved as metrics.json).
 
     `on_epoch_end(epoch, eval_model)` runs after each epoch's validation (benchmarks snapshot weights there).
+    Under torchrun each process runs this (`distributed`); only rank 0 writes files, logs and calls back.
     """
     out = Path(out)
-    cfg = runs.run_settings(cfg, out, resume)
+    world = World.from_env()
+    if world.distributed and not resume:  # each process can tell by itself: stop before any networking
+        world.check(cfg.resolved())
+    if not world.is_main:
+        log, progress, on_epoch_end = _silent, False, None
+    with world.joined(out):
+        return _train(world, cfg, out, resume=resume, data_dir=data_dir, progress=progress, log=log,
+                      on_epoch_end=on_epoch_end)
+
+
+def _train(world: World, cfg: TrainConfig, out: Path, *, resume: bool, data_dir: str | os.PathLike | None,
+           progress: bool, log: Callable[[str], None], on_epoch_end: Callable[[int, nn.Module], None] | None
+           ) -> dict:
+    """`train` in this process, once its world is joined."""
+    cfg = world.from_rank0(runs.run_settings, cfg, out, resume)
+    world.check(cfg)
     if cfg.dry_run:  # a few batches on a small slice (`load_data`): a smoke test of the whole pipeline
         cfg = dataclasses.replace(cfg, epochs=min(cfg.epochs, 1), clean_epochs=0)  # the one epoch augments too
-    device = pick_device(cfg.device)
+    device = world.device(cfg.device)
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     (x_tr, y_tr), (x_va, y_va), (test_images, test_labels) = load_data(cfg, data_dir, device)
 
-    engine = choose_engine(cfg, device, log)
-    model = prepare_model(build_model(cfg.model).to(device), engine, device)
+    engine = choose_engine(cfg, device, log, processes=world.size)
+    model, trained = world.wrap(prepare_model(build_model(cfg.model).to(device), engine, device), device)
     opt = make_optimizer(cfg, model)
-    steps_per_epoch = math.ceil(len(x_tr) / cfg.batch_size)
+    steps_per_epoch = world.steps_per_epoch(len(x_tr), cfg.batch_size)
     sched = make_schedule(cfg, opt, steps_per_epoch)
     ema = EMA(model, cfg.ema) if cfg.ema else None
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     # What a checkpoint holds besides the epoch and the history: all that --resume needs to go on bit for bit.
     state = dict(model=model, opt=opt, sched=sched, ema=ema.model if ema is not None else None, gen=gen)
-    done, history = runs.load_checkpoint(out, device, **state) if resume else (0, [])
+    done, history = (runs.restore_checkpoint(out, world.from_rank0(runs.read_checkpoint, out), **state)
+                     if resume else (0, []))
     if resume:
         log(f"resuming {out} after epoch {done}/{cfg.epochs}")
-    step = make_step(engine, model, opt, x_tr, y_tr, cfg)
+    step = make_step(engine, trained, opt, x_tr, y_tr, cfg)
     config = {"settings": dataclasses.asdict(cfg), "provenance": provenance(), "device": str(device),
               "engine": engine, "threads": torch.get_num_threads(), "parameters": count_parameters(model),
-              "train_size": len(x_tr), "val_size": len(x_va)}
-    runs.write_config(out, config)
+              "train_size": len(x_tr), "val_size": len(x_va), "world_size": world.size}
+    if world.is_main:
+        runs.write_config(out, config)
     log(header_line(cfg, config))
 
     augment = get_augment(cfg)
@@ -90,31 +108,50 @@ def train(
                 augment_now = augment if epoch < cfg.epochs - cfg.clean_epochs else None
                 seen, secs = train_epoch(step, x_tr, cfg.batch_size, gen=gen, augment=augment_now, sched=sched,
                                          ema=ema, first_step=epoch * steps_per_epoch, progress=progress,
-                                         desc=f"epoch {epoch + 1}/{cfg.epochs}")
-                val = evaluate_split(eval_model, x_va, y_va) if len(x_va) else None  # None: --val-size 0
-                history.append(epoch_row(epoch + 1, step.sums(), seen, secs, val, lr=opt.param_groups[0]["lr"]))
+                                         desc=f"epoch {epoch + 1}/{cfg.epochs}", world=world,
+                                         aug_gen=world.epoch_generator(gen, cfg.seed, epoch))
+                *sums, seen = world.all_sum((*step.sums(), seen))
+                val = evaluate(world, eval_model, x_va, y_va) if len(x_va) else None  # None: --val-size 0
+                history.append(epoch_row(epoch + 1, sums, seen, secs, val, lr=opt.param_groups[0]["lr"]))
                 log(log_line(epoch + 1, cfg.epochs, history[-1]))
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, eval_model)
-                runs.save_checkpoint(out, epoch + 1, history, **state)
+                if world.is_main:
+                    runs.save_checkpoint(out, epoch + 1, history, **state)
                 done = epoch + 1  # what the interruption message names: the epoch a resume goes on after
     except KeyboardInterrupt:
         raise TrainError(f"interrupted after epoch {done}/{cfg.epochs}; continue with: "
-                         f"inkdigit train --resume --out {out}") from None
+                         f"{world.resume_command(out)}") from None
 
     # The test set is touched once, here, after all training decisions were made on validation data.
     x_te, y_te = to_tensor(test_images, device), torch.from_numpy(test_labels).to(device)
-    test_loss, test_acc = evaluate_split(eval_model, x_te, y_te)
+    test_loss, test_acc = evaluate(world, eval_model, x_te, y_te)
     train_seconds = round(sum(r["epoch_seconds"] for r in history), 3)
     metrics = {"model": cfg.model, "epochs": history, "test_loss": round(test_loss, 6),
                "test_accuracy": round(test_acc, 6), "test_size": len(x_te), "train_seconds": train_seconds,
                "wall_seconds_this_session": round(time.perf_counter() - started, 3)}
-    runs.save_model(out, eval_model, metrics)
+    if world.is_main:
+        runs.save_model(out, eval_model, metrics)
     log(f"test accuracy {100 * test_acc:.2f}% (loss {test_loss:.4f}) | training {train_seconds:.1f}s | {out}")
     if cfg.target_accuracy is not None and test_acc < cfg.target_accuracy and not cfg.dry_run:
         raise TrainError(f"test accuracy {100 * test_acc:.2f}% is below the target "
                          f"{100 * cfg.target_accuracy:.2f}% (model saved in {out})")
     return metrics
+
+
+def _silent(line: str) -> None:
+    """The log of every process but rank 0."""
+
+
+def evaluate(world: World, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` on (x, y), which must have rows; under torchrun each process
+    evaluates its share of the rows with rank 0's weights and buffers, and the sums are added."""
+    if not world.distributed:
+        return evaluate_split(model, x, y)
+    world.sync_buffers(model)
+    part = world.part(len(x))
+    loss_sum, right = world.all_sum(split_sums(model, x[part], y[part]))
+    return loss_sum / len(x), right / len(x)
 
 
 def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torch.device
@@ -141,27 +178,28 @@ def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torc
 
 def train_epoch(step: Step, x: torch.Tensor, batch_size: int, *, gen: torch.Generator, augment: Augment | None,
                 sched: torch.optim.lr_scheduler.LRScheduler | None, ema: EMA | None, first_step: int,
-                progress: bool, desc: str) -> tuple[int, float]:
-    """One pass over the training images x in a fresh random order; returns (images seen, seconds).
-    The step keeps the epoch's loss and accuracy (`step.sums()`)."""
+                progress: bool, desc: str, world: World, aug_gen: torch.Generator) -> tuple[int, float]:
+    """One pass over the training images x in a fresh random order drawn from `gen`; returns (images seen,
+    seconds). Under torchrun this process trains on its share of each global batch (`World.shard`), augmented
+    with `aug_gen` (for one process, `gen` itself). The step keeps the epoch's loss and accuracy (`step.sums()`)."""
     t0 = time.perf_counter()
     order = torch.randperm(len(x), generator=gen).to(x.device)
     step.start_epoch()
     seen = 0
-    bar = tqdm(range(math.ceil(len(x) / batch_size)), desc=desc, leave=False, disable=not progress, unit="batch",
-               mininterval=0.5, file=sys.stderr)
+    bar = tqdm(range(world.steps_per_epoch(len(x), batch_size)), desc=desc, leave=False, disable=not progress,
+               unit="batch", mininterval=0.5, file=sys.stderr)
     for i in bar:
-        idx = order[i * batch_size : (i + 1) * batch_size]
-        step(idx, None if augment is None else augment(x[idx], gen))
+        idx = world.shard(order[i * batch_size : (i + 1) * batch_size])
+        step(idx, None if augment is None else augment(x[idx], aug_gen))
         if sched is not None:
             sched.step()
         if ema is not None:
             ema.update(first_step + i)
         seen += len(idx)
-        if progress and i % 50 == 0:
+        if progress and i % 50 == 0:  # this process's loss and accuracy; the speed of all of them
             loss_sum, right = step.sums()
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{right / seen:.4f}",
-                            img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}", refresh=False)
+                            img_s=f"{seen * world.size / max(time.perf_counter() - t0, 1e-9):.0f}", refresh=False)
     bar.close()
     secs = time.perf_counter() - t0
     step.end_epoch()
@@ -177,7 +215,7 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     return augment_batch
 
 
-def epoch_row(epoch: int, train_sums: tuple[float, float], seen: int, secs: float,
+def epoch_row(epoch: int, train_sums: tuple[float, float] | list[float], seen: float, secs: float,
               val: tuple[float, float] | None, lr: float) -> dict:
     """history.csv's row for an epoch: (summed loss, number right) of its `seen` training images, and
     (loss, accuracy) on the validation images, None when there are none."""
@@ -191,9 +229,11 @@ def epoch_row(epoch: int, train_sums: tuple[float, float], seen: int, secs: floa
 
 def header_line(cfg: TrainConfig, config: dict) -> str:
     """The line a run starts with: what trains on what, how, and where (`config` is config.json's dict)."""
+    world = config["world_size"]
+    processes = f" × {world} processes ({cfg.batch_size // world} images each)" if world > 1 else ""
     return (f"{cfg.model}: {config['parameters']:,} parameters | {config['train_size']:,} train / "
             f"{config['val_size']:,} val | {cfg.epochs} epochs × batch {cfg.batch_size} | {cfg.optimizer} "
-            f"lr {cfg.lr:g} | {config['device']} {config['threads']} threads | {config['engine']} step")
+            f"lr {cfg.lr:g} | {config['device']} {config['threads']} threads{processes} | {config['engine']} step")
 
 
 def log_line(epoch: int, epochs: int, row: dict) -> str:

@@ -94,17 +94,24 @@ def save_checkpoint(out: Path, epoch: int, history: list[dict], *, model: nn.Mod
     }, out / CHECKPOINT)
 
 
-def load_checkpoint(out: Path, device: torch.device, *, model: nn.Module, opt: torch.optim.Optimizer,
-                    sched: torch.optim.lr_scheduler.LRScheduler | None, ema: nn.Module | None,
-                    gen: torch.Generator) -> tuple[int, list[dict]]:
-    """Restore what `save_checkpoint` saved into the given objects and torch's RNG; returns (epoch, history).
-
-    TrainError (one line, naming the file) if the checkpoint is truncated, corrupt or from another model."""
+def read_checkpoint(out: Path) -> dict:
+    """checkpoint.pt's contents, its tensors on the CPU (`restore_checkpoint` copies them onto the model's
+    device; under torchrun rank 0 reads it and sends it to the others); TrainError (one line) if unreadable."""
     path = out / CHECKPOINT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a corrupt file's pickle warnings add nothing to the error below
-            ck = torch.load(path, map_location=device, weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a bad file (RuntimeError, UnpicklingError, EOFError...)
+        raise _unreadable(path, e) from None
+
+
+def restore_checkpoint(out: Path, ck: dict, *, model: nn.Module, opt: torch.optim.Optimizer,
+                       sched: torch.optim.lr_scheduler.LRScheduler | None, ema: nn.Module | None,
+                       gen: torch.Generator) -> tuple[int, list[dict]]:
+    """`read_checkpoint`'s contents (of the run in `out`) into the given objects and torch's RNG;
+    returns (epoch, history). TrainError (one line) if they do not fit (another model, an edited file)."""
+    try:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and ck.get("scheduler"):
@@ -114,10 +121,13 @@ def load_checkpoint(out: Path, device: torch.device, *, model: nn.Module, opt: t
         gen.set_state(ck["gen_state"])
         torch.set_rng_state(ck["torch_rng"])
         return ck["epoch"], ck["history"]
-    except Exception as e:  # torch raises many kinds for a bad file (RuntimeError, UnpicklingError, EOFError...)
-        raise TrainError(f"{path}: cannot be read ({_reason(e)}): it is truncated or corrupt; train anew with "
-                         "another --out (a kill never leaves it half-written, so something else changed it)"
-                         ) from None
+    except Exception as e:
+        raise _unreadable(out / CHECKPOINT, e) from None
+
+
+def _unreadable(path: Path, e: Exception) -> TrainError:
+    return TrainError(f"{path}: cannot be read ({_reason(e)}): it is truncated or corrupt; train anew with "
+                      "another --out (a kill never leaves it half-written, so something else changed it)")
 
 
 def save_model(out: Path, model: nn.Module, metrics: dict) -> None:

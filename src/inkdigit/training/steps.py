@@ -36,11 +36,16 @@ class Step(Protocol):
         """Leave the model and the optimiser's state complete (a checkpoint or evaluation reads them next)."""
 
 
-def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], None]) -> str:
-    """'fused' (the paper net's C step) or 'torch' for a resolved cfg; TrainError if 'fused' cannot be had."""
+def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], None], processes: int = 1) -> str:
+    """'fused' (the paper net's C step) or 'torch' for a resolved cfg; TrainError if 'fused' cannot be had.
+    The fused step is the single-process CPU fast path: a run over several `processes` trains with torch."""
     if cfg.engine == "torch":
         return "torch"
     why = unsupported(cfg.model, cfg.optimizer, device)
+    if processes > 1:  # --engine fused was refused before (distributed.World.check)
+        if why is None:
+            log(f"note: the fused paper step is single-process; with {processes} processes training uses torch's")
+        return "torch"
     if why is None:
         try:
             library()

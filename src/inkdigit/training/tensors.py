@@ -39,3 +39,13 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     """(mean cross-entropy, accuracy) of `model` on (x, y), which must have rows."""
     logits = predict_logits(model, x)
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+@torch.no_grad()
+def split_sums(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(summed cross-entropy, number right) of `model` on (x, y), which may be empty: a share of a split that
+    several processes evaluate together."""
+    if not len(x):
+        return 0.0, 0.0
+    logits = predict_logits(model, x)
+    return F.cross_entropy(logits, y, reduction="sum").item(), float((logits.argmax(1) == y).sum().item())
