@@ -163,6 +163,7 @@ def test_fetch_404_and_timeout_then_clear_message(tmp_path, http_server):
         fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=2)
     msg = str(e.value)
     assert "404" in msg and f"Put the four files into {tmp_path / 'tiny'}" in msg
+    assert "\n" not in msg  # every source tried, on the one line the CLI prints
     handler.delay = 1.5
     with pytest.raises(FetchError, match="timed out") as e:
         fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=0.5)

@@ -81,6 +81,10 @@ class StrokesTooLargeError(StrokesError, ImageTooLargeError):
     """A drawing sent as strokes is over a limit: too many strokes or points, too large a canvas."""
 
 
+class ExpressionError(InkdigitError, ValueError):
+    """A written arithmetic line cannot be evaluated (malformed, division by zero, too long); says what and where."""
+
+
 class ModelNotFoundError(InkdigitError, ValueError):
     """No bundled model of that name and no such .onnx file; the message lists what exists."""
 

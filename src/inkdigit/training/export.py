@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -155,14 +156,26 @@ def to_onnx_bytes(module: nn.Module) -> bytes:
     return program.model_proto.SerializeToString()
 
 
+def run_labels(settings: dict) -> list[str]:
+    """A run's label list: its `charset` setting's labels (inkdigit.charsets), else the ten digits."""
+    from inkdigit.charsets import get_charset
+
+    charset = settings.get("charset")
+    return list(get_charset(charset).labels) if charset else [str(d) for d in range(10)]
+
+
 def attach_metadata(onnx_bytes: bytes, meta: dict) -> bytes:
     """Return the model with `meta` stored as JSON in metadata_props (plus a few plain keys)."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
     del model.metadata_props[:]
+    labels = meta["labels"]
+    if not labels or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
+        raise ExportError(f"labels must be distinct non-empty strings, not {labels!r}"[:200])
+    # `labels` as a JSON list, so any label (a comma, a space) survives; inference.Predictor reads it.
     props = {"inkdigit": json.dumps(meta, sort_keys=True), "model_name": meta["name"],
-             "labels": ",".join(meta["labels"]), "preprocess_version": meta["preprocess_version"]}
+             "labels": json.dumps(labels, ensure_ascii=False), "preprocess_version": meta["preprocess_version"]}
     for k, v in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
@@ -189,8 +202,11 @@ def parity_check(module: nn.Module, onnx_bytes: bytes, images: np.ndarray) -> fl
 
 def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, name: str | None = None,
                 check: bool = True, data_dir: str | os.PathLike | None = None, calibrate: bool = True,
-                tta: bool = False) -> Path:
+                tta: bool = False, labels: Sequence[str] | None = None) -> Path:
     """Export one run (or several, averaged) to `out` (.onnx), with metadata; returns the path.
+
+    `labels`: the model's label list, output i = labels[i] (default: the runs' `charset` setting's labels,
+    see inkdigit.charsets, or the ten digits).
 
     `calibrate`: fit a temperature on the runs' validation images (`set_temperature`), so the probabilities
     mean what they say; the answers are the same either way. `tta`: average over the `TTA_ROTATIONS` views
@@ -217,16 +233,17 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     onnx_bytes = to_onnx_bytes(module)
 
     accs = [m.get("test_accuracy") for _, _, m in loaded]
+    labels = list(labels) if labels is not None else run_labels(loaded[0][1]["settings"])
     meta = {
         "name": name,
         "description": (f"{base}: the paper's CNN" if base == "paper" else base)
         + (f", ensemble of {len(nets)} (averaged probabilities)" if len(nets) > 1 else "")
         + (", test-time augmentation (" + " and ".join(f"{a:+g}°" for a in TTA_ROTATIONS) + " views averaged)"
            if tta else ""),
-        "labels": [str(d) for d in range(10)],
+        "labels": labels,
         "input": {"name": INPUT_NAME, "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0, 1],
                   "convention": "white ink on black, digit in a 20x20 box, centre of mass at the centre"},
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "meaning": "class probabilities"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(labels)], "meaning": "class probabilities"},
         "preprocess_version": PREPROCESS_VERSION,
         "test_accuracy": None,
         "member_test_accuracy": accs,
@@ -243,6 +260,8 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
 
     test_images, test_labels = load(loaded[0][1]["settings"].get("dataset", "mnist"), "test", data_dir)
     probs = predict_logits(module, to_tensor(test_images, torch.device("cpu"))).numpy()  # probabilities here
+    if probs.shape[1] != len(labels):
+        raise ExportError(f"the net has {probs.shape[1]} outputs but {len(labels)} labels")
     meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
     if check:
         meta["parity_max_abs_diff"] = parity_check(module, onnx_bytes, test_images[:1000])
