@@ -62,11 +62,14 @@ demo: venv
 # Rebuild the bundled models from scratch with their documented recipes.
 # resnet-small, the default, is exported with test-time augmentation (--tta).
 models: venv data
-	rm -rf runs/bundled-paper runs/bundled-resnet-small
+	rm -rf runs/bundled-paper runs/bundled-resnet-small runs/bundled-verifier
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
 	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/weights/paper.onnx
 	$(INKDIGIT) train --model resnet-small --seed 0 --out runs/bundled-resnet-small --no-progress
 	$(INKDIGIT) export runs/bundled-resnet-small --out src/inkdigit/weights/resnet-small.onnx --tta
+	$(PY) -m inkdigit.training.verifier --seed 0 --out runs/bundled-verifier
+	mkdir -p src/inkdigit/weights/verifier
+	cp runs/bundled-verifier/whole-digit.onnx src/inkdigit/weights/verifier/whole-digit.onnx
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

@@ -265,3 +265,14 @@ def test_arcs_wider_than_a_digit_are_not_scored():
     spans = {(a.start, a.end) for a in build_arcs(boxes, 100.0, [])}
     assert (0, 3) not in spans and (0, 1) in spans
     assert isinstance(build_arcs(boxes, 100.0, [])[0], Arc)
+
+
+def test_a_verifier_that_says_not_one_digit_turns_the_reading():
+    boxes = np.array([[0, 0, 40, 100], [40, 0, 80, 100]])  # two halves of one piece of ink, cut once
+    arcs = build_arcs(boxes, 100.0, [(0, 1, 1.0)])
+    sure_whole = np.stack([one_hot(1, 0.9), one_hot(0, 0.99), one_hot(7, 0.9)])
+    skips = skip_costs(boxes, 100.0)
+    assert best_paths(2, arcs, sure_whole, skips, 1)[0].labels == (0,)
+    # The recogniser is sure of the wide "0", but the verifier sees two digits in it and two whole halves.
+    whole = np.array([0.95 if a.end - a.start == 1 else 0.01 for a in arcs])
+    assert best_paths(2, arcs, sure_whole, skips, 1, whole=whole)[0].labels == (1, 7)

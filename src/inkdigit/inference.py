@@ -30,6 +30,7 @@ DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
 # Readings of a number kept: the best and the alternatives offered beside it.
 NUMBER_READINGS = 3
+DIGITS = [str(d) for d in range(10)]  # the labels of a model whose metadata names none
 
 
 def usable_cores() -> int:
@@ -82,6 +83,40 @@ def _session_metadata(session: Any) -> dict:
     except ValueError:
         return {}
     return meta if isinstance(meta, dict) else {}
+
+
+def model_labels(session: Any, metadata: dict, path: Path) -> list[str]:
+    """The model's label list: output i is the probability of labels[i] (see `inkdigit.charsets`).
+
+    From the inkdigit metadata, else the file's plain `labels` key (a JSON list; older exports wrote the digits
+    comma-separated), else the ten digits: every digit model, bundled or foreign, reads as before. Raises
+    ModelNotFoundError when the list is malformed or its length is not the model's number of outputs."""
+    labels: Any = metadata.get("labels")
+    if labels is None:
+        plain = session.get_modelmeta().custom_metadata_map.get("labels")
+        if plain:
+            try:
+                labels = json.loads(plain)
+            except ValueError:
+                labels = plain.split(",")
+    if labels is None:
+        labels = DIGITS
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels) \
+            or len(set(labels)) != len(labels):
+        raise ModelNotFoundError(f"{path}: its metadata's labels are not a list of distinct non-empty strings")
+    width = session.get_outputs()[0].shape[-1]
+    if isinstance(width, int) and width != len(labels):
+        raise ModelNotFoundError(f"{path}: {width} outputs but {len(labels)} labels"
+                                 + (" (no labels in its metadata: the ten digits assumed)" if labels is DIGITS else ""))
+    return list(labels)
+
+
+@lru_cache(maxsize=1)
+def whole_digit_verifier() -> Predictor | None:
+    """The bundled whole-digit verifier (see inkdigit.training.verifier) that reading a number uses with any
+    recogniser, loaded once per process; None when the installation has none."""
+    path = BUNDLED_DIR / "verifier" / "whole-digit.onnx"
+    return Predictor(path, threads=1) if path.is_file() else None
 
 
 def model_metadata(path: str | os.PathLike) -> dict:
@@ -138,7 +173,10 @@ def png_data_url(image: np.ndarray, max_side: int | None = None) -> str:
 
 @dataclass
 class Prediction:
-    """One digit: its label, confidence, all ten probabilities, the top k and the model's 28x28 input."""
+    """One character: its label, confidence, all the probabilities, the top k and the model's 28x28 input.
+
+    `label` and the top k's are output indices (for a digit model, the digit itself: the API's int fields);
+    `text` is the label's character from the model's label list ("7", "A", "×")."""
 
     label: int
     confidence: float
@@ -146,6 +184,11 @@ class Prediction:
     top_k: list[tuple[int, float]]
     unsure: bool
     image: np.ndarray = field(repr=False)
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text:  # built without a label list: a digit model's index is its digit
+            self.text = str(self.label)
 
     def to_dict(self, preview: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -211,7 +254,7 @@ class Predictor:
         # From this session: a second one just to read the metadata would double the start-up cost.
         self.metadata = _session_metadata(self.session)
         self.name: str = self.metadata.get("name") or self.path.stem
-        self.labels: list[str] = self.metadata.get("labels") or [str(d) for d in range(10)]
+        self.labels: list[str] = model_labels(self.session, self.metadata, self.path)
         self.min_confidence = min_confidence
 
     @classmethod
@@ -249,7 +292,7 @@ class Predictor:
             conf = row[order[0]]
             out.append(Prediction(label=order[0], confidence=conf, probabilities=row,
                                   top_k=[(j, row[j]) for j in order], unsure=conf < self.min_confidence,
-                                  image=image))
+                                  image=image, text=self.labels[order[0]]))
         return out
 
     def predict(self, image: Any, top_k: int = 3) -> Prediction:
@@ -270,7 +313,9 @@ class Predictor:
         belongs to one character (never split). Raises NoInkError when blank, ImageError when unreadable."""
         from inkdigit.vision.segment import read_number
 
-        readings = read_number(image, self.predict_arrays, n_best=NUMBER_READINGS, atoms=atoms)
+        check = whole_digit_verifier()
+        readings = read_number(image, self.predict_arrays, n_best=NUMBER_READINGS, atoms=atoms,
+                               verify=check.predict_arrays if check is not None else None)
         best = readings[0]
         xs = np.stack([p.image for p in best.pieces])
         number = self._number(self.predictions(best.probabilities, xs, top_k), [p.box for p in best.pieces])

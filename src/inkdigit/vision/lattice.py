@@ -65,6 +65,9 @@ PATH_TEMPERATURE = 0.2
 ONE_TALL = 0.35
 ONE_NARROW = 0.35
 ONE_SHORTER = 0.75
+# How much a verifier's log-probability that a candidate is one whole character counts, next to the
+# recogniser's log-probability of its label.
+WHOLE_WEIGHT = 0.5
 # Labels tried per character arc when looking for the N best texts.
 LABELS_PER_ARC = 3
 
@@ -134,14 +137,19 @@ def skip_costs(boxes: np.ndarray, line: float) -> np.ndarray:
     return SKIP_BASE + SKIP_SLOPE * np.maximum(0.0, size - SPECK_SIZE)
 
 
-def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int) -> list[Path]:
+def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int,
+               whole: np.ndarray | None = None) -> list[Path]:
     """The `n_best` highest-scoring paths from node 0 to node n with distinct texts, best first.
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
-    price of dropping each atom (see skip_costs). Each node keeps its best partial paths, one per text so far.
+    price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
+    one whole character (a verifier's), weighted by WHOLE_WEIGHT. Each node keeps its best partial paths, one
+    per text so far.
     """
     keep = max(1, n_best)
     logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-12))
+    bonus = np.zeros(len(arcs)) if whole is None else WHOLE_WEIGHT * np.log(np.maximum(
+        np.asarray(whole, np.float64), 1e-6))
     labels = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_ARC]
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
@@ -158,7 +166,7 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
                 lp = float(logp[k, c])
                 if a.small and lp < math.log(SMALL_MIN_PROBABILITY):
                     continue
-                gain = lp + a.prior - CHAR_PENALTY
+                gain = lp + a.prior + float(bonus[k]) - CHAR_PENALTY
                 options += [(s + gain, text + (c,), steps + ((k, c),)) for s, text, steps in nodes[i]]
         nodes[j] = _distinct_best(options, keep)
     return [Path(score, steps) for score, _, steps in nodes[n]]

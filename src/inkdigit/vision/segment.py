@@ -25,7 +25,7 @@ from inkdigit.vision.lattice import Arc, best_paths, build_arcs, skip_costs
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
 
-__all__ = ["MAX_MARKS", "DigitPiece", "Reading", "Score", "read_number", "segment"]
+__all__ = ["MAX_MARKS", "Candidates", "DigitPiece", "Reading", "Score", "candidates", "read_number", "segment"]
 
 Score = Callable[[np.ndarray], np.ndarray]  # float32 [N,28,28] model inputs -> probabilities [N,classes]
 
@@ -41,8 +41,8 @@ SPECK = 0.12
 CUT_FROM = 0.6
 CUT_TALL = 0.6
 MIN_PIECE = 0.12
-MIN_SEP = 0.15
-CUT_EVERY = 0.35
+MIN_SEP = 0.1
+CUT_EVERY = 0.2
 # A seam pays this much (in pixels of ink) for each step sideways: of two cuts through as much ink, the
 # straighter.
 SEAM_TURN = 0.1
@@ -69,24 +69,22 @@ class Reading:
 
 
 def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[np.ndarray] | None = None,
-                max_side: int = 4096) -> list[Reading]:
+                max_side: int = 4096, verify: Score | None = None) -> list[Reading]:
     """The `n_best` readings of a written number with distinct texts, best first.
 
-    `score` is the recogniser. `atoms`, when given, are boolean masks over the picture as shown, one per
-    group of strokes that belongs to one character: they are grouped but never cut. Raises NoInkError when
-    the image is blank and ImageError when it cannot be read as a number.
+    `score` is the recogniser. `verify`, when given, is a second model that says how likely each candidate is
+    to be exactly one whole character (probabilities [N,2]: not one, one); its log-probability joins each
+    candidate's score. `atoms`, when given, are boolean masks over the picture as shown, one per group of
+    strokes that belongs to one character: they are grouped but never cut. Raises NoInkError when the image
+    is blank and ImageError when it cannot be read as a number.
     """
-    # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
-    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE)
-    line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found)
-    boxes = np.array([a.box for a in line.atoms], np.int64)
-    arcs = build_arcs(boxes, line.height, line.cuts)
-    images = [_candidate(found, line.atoms[a.start : a.end], a.box) for a in arcs]
-    usable = [k for k, im in enumerate(images) if im is not None]
-    arcs, batch = [arcs[k] for k in usable], [images[k] for k in usable]
+    found = candidates(source, atoms=atoms, max_side=max_side)
+    arcs, batch = found.arcs, found.images
     probs = score(np.stack(batch)) if batch else np.zeros((0, 10), np.float32)
-    paths = best_paths(len(line.atoms), arcs, probs, skip_costs(boxes, line.height), n_best)
-    readings = [_reading(found, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
+    whole = verify(np.stack(batch))[:, 1] if batch and verify is not None else None
+    paths = best_paths(len(found.line.atoms), arcs, probs, skip_costs(found.boxes, found.line.height), n_best,
+                       whole=whole)
+    readings = [_reading(found.ink, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
     best = readings[0] if readings else None
     if best is None or not best.labels:
         raise ImageError("no number found: no mark looks like a digit (only dots, specks or stray strokes)")
@@ -94,6 +92,35 @@ def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[n
     if math.exp(float(np.log(np.maximum(chosen, 1e-12)).mean())) < UNREADABLE:
         raise ImageError("cannot read this as a number: no digit is clear")
     return [r for r in readings if r.labels]
+
+
+@dataclass
+class Candidates:
+    """A line's over-segmentation: its atoms and every group of them worth reading as one character."""
+
+    ink: Ink
+    line: _Line
+    boxes: np.ndarray  # int [atoms, 4]: each atom's box, analysis pixels
+    arcs: list[Arc]  # the groups with a readable model input, in the order of `images`
+    images: list[np.ndarray]  # float32 [28,28] model input of each arc
+
+    def mask(self, k: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Arc k's box and ink (bool, the box's shape) in analysis pixels."""
+        a = self.arcs[k]
+        return a.box, _union(self.line.atoms[a.start : a.end], a.box)
+
+
+def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_side: int = 4096) -> Candidates:
+    """Over-segment a written number into atoms and list the candidate characters, each preprocessed like a
+    single digit (for read_number, and for training a model that judges them)."""
+    # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
+    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE)
+    line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found)
+    boxes = np.array([a.box for a in line.atoms], np.int64).reshape(-1, 4)
+    arcs = build_arcs(boxes, line.height, line.cuts)
+    images = [_candidate(found, line.atoms[a.start : a.end], a.box) for a in arcs]
+    usable = [k for k, im in enumerate(images) if im is not None]
+    return Candidates(found, line, boxes, [arcs[k] for k in usable], [images[k] for k in usable])
 
 
 def segment(source: Any, score: Score, *, atoms: Sequence[np.ndarray] | None = None,
@@ -288,11 +315,7 @@ def _backtrack(cost: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def _candidate(found: Ink, atoms: list[_Atom], box: tuple[int, int, int, int]) -> np.ndarray | None:
     """The model input for these atoms read as one digit, or None when too little ink is left."""
-    x0, y0, x1, y1 = box
-    mask = np.zeros((y1 - y0, x1 - x0), bool)
-    for a in atoms:
-        ax0, ay0, ax1, ay1 = a.box
-        mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] |= a.mask
+    mask = _union(atoms, box)
     # Only these atoms' ink (a neighbour's stroke may reach into the box), with its soft edges.
     part, step = ink_crop(found, box, keep=dilate_square(mask))
     if float(part.max()) <= 0.02:
@@ -301,6 +324,16 @@ def _candidate(found: Ink, atoms: list[_Atom], box: tuple[int, int, int, int]) -
         return model_input(part, reduced=step > 1)
     except NoInkError:
         return None
+
+
+def _union(atoms: list[_Atom], box: tuple[int, int, int, int]) -> np.ndarray:
+    """The ink of these atoms in `box` (bool, the box's shape)."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    for a in atoms:
+        ax0, ay0, ax1, ay1 = a.box
+        mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] |= a.mask
+    return mask
 
 
 def _reading(found: Ink, steps: tuple[tuple[int, int | None], ...], likelihood: float, arcs: list[Arc],

@@ -1,0 +1,192 @@
+"""Train the whole-digit verifier: a small net that looks at a candidate cut out of a written line and says
+whether it is exactly one whole digit, or a piece of one, or parts of two.
+
+The digit recogniser was trained on whole, centred digits, so it is often sure of a fragment (the bar of a
+5 read as a sure "7") or of two touching digits squeezed into one box. Reading a line needs the other half
+of the check reader's recipe (LeCun, Bottou, Bengio & Haffner, 1998): candidates that are not one character
+must score low. This net gives that score; `inkdigit.vision.segment.read_number` adds its log-probability to
+each candidate's. Its training data are the segmenter's own candidates on generated lines
+(`inkdigit.data.lines`) from MNIST's training digits, each labelled by the owner map of its pixels.
+
+    python -m inkdigit.training.verifier --out runs/verifier        # ~10-20 min on 2 cores
+    python -m inkdigit.training.verifier --dry-run                   # a few lines, one epoch: checks the path
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from inkdigit.data import load
+from inkdigit.data.lines import make_line
+from inkdigit.errors import InkdigitError, one_line
+from inkdigit.fsutil import make_dir, write_atomic, write_json
+from inkdigit.provenance import provenance
+from inkdigit.training.export import attach_metadata, to_onnx_bytes
+from inkdigit.vision import segment
+from inkdigit.vision.preprocess import PREPROCESS_VERSION
+
+# A candidate is one whole digit when at least PURE of its ink is one digit's and it holds at least WHOLE of
+# that digit's ink; it is not when under IMPURE / PARTIAL; in between (soft edges, a shared pixel) it is left
+# out of training rather than guessed.
+PURE, WHOLE = 0.92, 0.9
+IMPURE, PARTIAL = 0.8, 0.7
+
+
+@dataclass
+class VerifierConfig:
+    lines: int = 12000
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 2e-3
+    seed: int = 0
+    val_share: float = 0.1  # of the lines: their candidates are held out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inkdigit.training.verifier", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/verifier"), help="run folder (default runs/verifier)")
+    parser.add_argument("--lines", type=int, default=VerifierConfig.lines, help="generated lines to learn from")
+    parser.add_argument("--epochs", type=int, default=VerifierConfig.epochs)
+    parser.add_argument("--seed", type=int, default=VerifierConfig.seed)
+    parser.add_argument("--data-dir", default=None, help="MNIST cache directory (default: inkdigit's cache)")
+    parser.add_argument("--dry-run", action="store_true", help="60 lines and one epoch: check the whole path")
+    args = parser.parse_args(argv)
+    config = VerifierConfig(lines=60 if args.dry_run else args.lines, epochs=1 if args.dry_run else args.epochs,
+                            seed=args.seed)
+    try:
+        train_verifier(config, args.out, args.data_dir)
+    except InkdigitError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def train_verifier(config: VerifierConfig, out: Path, data_dir: str | None = None) -> dict:
+    """Generate, train, check on held-out lines, export `out`/whole-digit.onnx; returns the metrics."""
+    torch.manual_seed(config.seed)
+    make_dir(out)
+    images, labels = load("mnist", "train", data_dir)
+    start = time.perf_counter()
+    x, y, line_of = candidate_set(images, labels, config.lines, config.seed)
+    print(f"{len(y)} candidates from {config.lines} lines ({float(y.mean()):.1%} whole) in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    val = line_of >= round(config.lines * (1 - config.val_share))
+    net = VerifierNet()
+    fit(net, x[~val], y[~val], x[val], y[val], config)
+    metrics = {"val_accuracy": accuracy(net, x[val], y[val]), "candidates": int(len(y)),
+               "whole_share": float(y.mean()), "seconds": round(time.perf_counter() - start, 1)}
+    meta = {"name": "whole-digit", "labels": ["not one digit", "one whole digit"],
+            "preprocess_version": PREPROCESS_VERSION, "description": "Is this candidate exactly one whole digit?",
+            "config": asdict(config), "metrics": metrics, "provenance": provenance()}
+    write_atomic(out / "whole-digit.onnx", attach_metadata(to_onnx_bytes(nn.Sequential(net, nn.Softmax(1))), meta))
+    write_json(out / "metrics.json", meta)
+    print(f"val accuracy {metrics['val_accuracy']:.2%}; wrote {out / 'whole-digit.onnx'}", flush=True)
+    return metrics
+
+
+def candidate_set(images: np.ndarray, labels: np.ndarray, lines: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The segmenter's candidates on `lines` generated lines: (uint8 [M,28,28] model inputs, int64 [M] 1 when
+    one whole digit, int64 [M] the line each came from)."""
+    xs, ys, of = [], [], []
+    for i in range(lines):
+        line = make_line(images, labels, seed, i)
+        try:
+            found = segment.candidates(line.picture)
+        except InkdigitError:
+            continue
+        for k, verdict in enumerate(judge(found, line.owner)):
+            if verdict is not None:
+                xs.append(np.round(found.images[k] * 255).astype(np.uint8))
+                ys.append(verdict)
+                of.append(i)
+    return np.stack(xs), np.array(ys, np.int64), np.array(of, np.int64)
+
+
+def judge(found: segment.Candidates, owner: np.ndarray) -> list[int | None]:
+    """Per candidate: 1 one whole digit, 0 not, None unclear; from the owner of each pixel of its ink."""
+    h, w = found.ink.shape
+    sx, sy = found.ink.scale
+    rows = np.minimum(((np.arange(h) + 0.5) * sy).astype(np.intp), owner.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * sx).astype(np.intp), owner.shape[1] - 1)
+    own = owner[rows][:, cols]
+    digits = int(owner.max()) + 1
+    totals = np.bincount(own[found.ink.mask & (own >= 0)], minlength=digits)
+    out: list[int | None] = []
+    for k in range(len(found.arcs)):
+        (x0, y0, x1, y1), mask = found.mask(k)
+        mine = own[y0:y1, x0:x1][mask]
+        mine = mine[mine >= 0]
+        if mine.size == 0:
+            out.append(0)
+            continue
+        counts = np.bincount(mine, minlength=digits)
+        d = int(counts.argmax())
+        purity, coverage = counts[d] / mine.size, counts[d] / max(1, totals[d])
+        if purity >= PURE and coverage >= WHOLE:
+            out.append(1)
+        elif purity < IMPURE or coverage < PARTIAL:
+            out.append(0)
+        else:
+            out.append(None)
+    return out
+
+
+class VerifierNet(nn.Sequential):
+    """[N,1,28,28] → 2 logits (not one digit, one whole digit); ~0.2 M parameters."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 2),
+        )
+
+
+def fit(net: nn.Module, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, config: VerifierConfig
+        ) -> None:
+    """Adam with a one-cycle schedule; each class weighted by the other's share, one log line per epoch."""
+    xt, yt = _tensor(x), torch.from_numpy(y)
+    steps = config.epochs * ((len(y) + config.batch_size - 1) // config.batch_size)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
+    share = float(y.mean())
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([share, 1 - share], dtype=torch.float32) * 2)
+    gen = torch.Generator().manual_seed(config.seed)
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        start, total = time.perf_counter(), 0.0
+        for idx in torch.randperm(len(yt), generator=gen).split(config.batch_size):
+            loss = loss_fn(net(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"epoch {epoch:2d}/{config.epochs}  loss {total / len(yt):.4f}  "
+              f"val {accuracy(net, xv, yv):7.2%}  {time.perf_counter() - start:5.0f} s", flush=True)
+
+
+def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of candidates judged right (argmax)."""
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(b).argmax(1) for b in _tensor(x).split(2048)])
+    return float((pred.numpy() == y).mean()) if len(y) else float("nan")
+
+
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(x).float().div_(255).unsqueeze(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

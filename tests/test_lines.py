@@ -1,0 +1,79 @@
+"""Generated written lines for training (data/lines.py) and the whole-digit verifier trained on them
+(training/verifier.py): the truth of every pixel, the candidates' verdicts, and the bundled verifier in use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inkdigit import inference
+from inkdigit.data.lines import STYLES, make_line
+from inkdigit.inference import Predictor
+from inkdigit.vision import segment
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_test) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = mnist_test
+    return images[:500], labels[:500]
+
+
+def test_a_line_is_the_same_for_the_same_seed_and_index(digits):
+    a, b = make_line(*digits, 3, 7), make_line(*digits, 3, 7)
+    assert a.text == b.text and np.array_equal(a.picture, b.picture) and np.array_equal(a.owner, b.owner)
+    assert not np.array_equal(a.picture, make_line(*digits, 4, 7).picture)
+
+
+@pytest.mark.parametrize("index", range(len(STYLES)))
+def test_every_digit_of_a_line_owns_ink_and_only_ink_has_owners(digits, index):
+    line = make_line(*digits, 1, index)
+    assert line.style == STYLES[index]
+    assert sorted(set(np.unique(line.owner).tolist()) - {-1}) == list(range(len(line.text)))
+    paper = float(np.median(line.picture))
+    ink = np.abs(line.picture.astype(float) - paper) > 96
+    owned = line.owner >= 0
+    assert (owned & ~ink).sum() <= 0.05 * owned.sum()  # owners sit on ink (bar a slant's resampled edges)
+
+
+def test_candidates_are_judged_by_the_owners_of_their_pixels(digits):
+    from inkdigit.training.verifier import judge
+
+    line = next(make_line(*digits, 2, i) for i in range(0, 60, len(STYLES)) if len(make_line(*digits, 2, i).text) >= 3)
+    found = segment.candidates(line.picture)
+    verdicts = judge(found, line.owner)
+    whole = [a for a, v in zip(found.arcs, verdicts, strict=True) if v == 1]
+    # Digits set apart: every digit is found whole, and no candidate judged whole is two digits wide.
+    assert len(whole) >= len(line.text) and 0 in verdicts
+    centres = sorted((a.box[0] + a.box[2]) / 2 for a in whole)
+    clusters = 1 + sum(b - a > 0.3 * found.line.height for a, b in zip(centres[:-1], centres[1:], strict=True))
+    assert clusters == len(line.text)
+
+
+def test_reading_a_number_uses_the_bundled_verifier(monkeypatch):
+    verifier = inference.whole_digit_verifier()
+    assert verifier is not None, "src/inkdigit/weights/verifier/whole-digit.onnx is missing: run make models"
+    assert verifier.labels == ["not one digit", "one whole digit"]
+    calls = []
+
+    def spy(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return verifier.predict_arrays(x)
+
+    monkeypatch.setattr(inference, "whole_digit_verifier", lambda: type("V", (), {"predict_arrays": staticmethod(spy)}))
+    picture = Image.new("L", (200, 100), 255)
+    picture.paste(0, (30, 20, 40, 80))
+    picture.paste(0, (120, 20, 130, 80))
+    Predictor.load(threads=1).predict_number(picture)
+    assert calls and calls[0] >= 2  # every candidate judged, in one batch
+
+
+@pytest.mark.slow
+def test_the_verifier_trains_and_exports_in_a_dry_run(tmp_path):
+    from inkdigit.training.verifier import main
+
+    assert main(["--dry-run", "--out", str(tmp_path)]) == 0
+    model = Predictor(tmp_path / "whole-digit.onnx")
+    probs = model.predict_arrays(np.zeros((3, 28, 28), np.float32))
+    assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert model.metadata["config"]["lines"] == 60 and model.metadata["provenance"]
