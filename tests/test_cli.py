@@ -68,6 +68,13 @@ def test_unreadable_run_dirs(tmp_path):
     assert "no model.pt" in one_line_error(run("export", str(bad), "--out", str(tmp_path / "x.onnx")))
     (bad / "model.pt").write_bytes(b"\x80garbage")
     assert "cannot load weights" in one_line_error(run("evaluate", str(bad)))
+    import torch
+
+    from inkdigit.training.nets import build_model
+
+    torch.save(build_model("paper").state_dict(), bad / "model.pt")
+    (bad / "metrics.json").write_text("{cut off by a full disk")
+    assert "metrics.json: unreadable" in one_line_error(run("export", str(bad), "--out", str(tmp_path / "x.onnx")))
 
 
 @pytest.mark.slow

@@ -721,6 +721,27 @@ def test_workers_serve_every_connection_and_a_dead_one_is_replaced(serve_process
 
 
 @pytest.mark.slow
+def test_a_stalled_worker_and_idle_connections_do_not_stop_the_other_worker(serve_process, seven_png: bytes
+                                                                            ) -> None:
+    """Issue 17, item 2: with one worker stopped (as if busy for minutes) and 200 idle connections open, new
+    clients are still served by the other: nothing hands connections to a stalled worker."""
+    with serve_process("--workers", "2") as (proc, url):
+        workers = _worker_pids(proc.pid)
+        host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
+        os.kill(workers[0], signal.SIGSTOP)
+        idle = []
+        try:
+            idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(200)]
+            for _ in range(3):
+                with httpx.Client(base_url=url, timeout=10) as fresh:
+                    assert post_png(fresh, seven_png).json()["label"] == 7
+        finally:
+            os.kill(workers[0], signal.SIGCONT)
+            for s in idle:
+                s.close()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stopping_the_server_stops_its_workers(serve_process, how: int) -> None:
     with serve_process("--workers", "2") as (proc, _):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -191,6 +192,25 @@ def test_requests_that_never_finish_are_closed(monkeypatch: pytest.MonkeyPatch,
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+def test_a_body_trickling_in_is_refused_once_it_falls_under_the_minimum_rate(monkeypatch: pytest.MonkeyPatch
+                                                                             ) -> None:
+    """A few bytes a second never stall the body, but once BODY_TIMEOUT (1 s here) has passed the body must
+    average MIN_BODY_RATE: a 4-byte-a-tick trickle is answered 408 and closed, not held open for hours."""
+    for name in ("HEAD_TIMEOUT", "BODY_TIMEOUT", "LINGER_SECONDS"):
+        monkeypatch.setattr(protocol, name, 1.0)
+    monkeypatch.setattr(protocol, "MIN_BODY_RATE", 1000.0)
+    with server_in_thread(create_app()) as url, socket.create_connection(address(url), timeout=CLOSE_SECONDS) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                  b"Content-Length: 100000\r\n\r\n")
+        deadline = time.monotonic() + CLOSE_SECONDS
+        # A trickle, well under a second between pieces (never a stall), until the server's answer arrives.
+        while not select.select([s], [], [], 0.2)[0]:
+            assert time.monotonic() < deadline, "the trickling body was never refused"
+            s.sendall(b"\0\0\0\0")
+        answer = read_all(s)
+    assert "under the 1000 bytes/s a body must average" in error_answer(answer, 408)
+
+
 # ---------------------------------------------------------------- Host header (DNS rebinding)
 
 
@@ -264,6 +284,19 @@ def test_serving_on_the_ipv6_loopback(host: str) -> None:
 
 
 # ---------------------------------------------------------------- the log
+
+
+def test_refused_requests_do_not_write_a_log_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    """An attacker sending one oversized or malformed head after another gets its JSON 4xx each time, and the
+    log stays quiet: a line per refused request would fill it (and the disk) at the attacker's pace."""
+    caplog.set_level(logging.DEBUG)
+    with server_in_thread(create_app()) as url:
+        for head in (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n",
+                     b"NOT HTTP AT ALL\r\n\r\n") * 3:
+            with socket.create_connection(address(url), timeout=CLOSE_SECONDS) as s:
+                s.sendall(head)
+                assert read_all(s).startswith((b"HTTP/1.1 431 ", b"HTTP/1.1 400 "))
+    assert "Invalid HTTP request" not in caplog.text
 
 
 def tiff_with_bad_tags(count: int = 200, side: int = 64) -> bytes:

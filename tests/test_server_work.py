@@ -1,7 +1,7 @@
 """Bounded work per request (server/work.py) and a model file that stops loading (server/registry.py).
 
 A batch stops at its deadline with a 503 and at its client's hang-up, a batch over the pixel budget is refused
-before any image is read, the event loop answers while an image is being read, and a worker whose model file
+before any image is read, the event loop answers between a batch's images, and a worker whose model file
 does not load answers 503 with the reason, tries again with back-off, and serves once the file is right.
 Fake predictors count and hold the work, so every test is about what happened, not how long it took.
 """
@@ -157,56 +157,31 @@ def test_a_client_that_hangs_up_mid_batch_stops_the_batch() -> None:
     assert answers[0]["type"] == "http.response.start" and answers[0]["status"] == 499
 
 
-def test_the_event_loop_answers_while_an_image_is_read() -> None:
-    """A request whose image takes long holds a work thread, not the event loop: /healthz is answered meanwhile."""
-    predictor = FakePredictor(hold=True)
+def test_the_event_loop_answers_between_the_images_of_a_batch() -> None:
+    """A batch of 20 slow images blocks the event loop for one image at a time, never for the whole batch:
+    /healthz, sent once the first image is being read, is answered while the batch still has images to read."""
+    predictor = FakePredictor(seconds=0.1)
     app = fake_app(predictor)
 
-    async def main() -> tuple[int, int, bool]:
+    async def main() -> tuple[int, int, int]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             async with anyio.create_task_group() as tasks:
-                slow: list[httpx.Response] = []
+                batch: list[httpx.Response] = []
 
                 async def read() -> None:
-                    slow.append(await client.post("/api/predict", content=SMALL_PNG,
-                                                  headers={"Content-Type": "image/png"}))
+                    batch.append(await client.post("/api/predict/batch", files=batch_files(20)))
 
                 tasks.start_soon(read)
-                await anyio.to_thread.run_sync(predictor.started.wait, HOLD_S)
+                while not predictor.calls:
+                    await anyio.sleep(0.01)
                 health = await client.get("/healthz")
-                still_reading = not slow
-                predictor.release.set()
-            return health.status_code, slow[0].status_code, still_reading
+                read_by_then = predictor.calls
+            return health.status_code, read_by_then, batch[0].json()["count"]
 
-    assert anyio.run(main) == (200, 200, True)
-
-
-def test_a_request_that_waits_past_its_deadline_for_a_work_thread_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(work, "WORK_THREADS", 1)
-    monkeypatch.setattr(work, "DEADLINE_S", 0.3)
-    predictor = FakePredictor(hold=True)
-    app = fake_app(predictor)
-
-    async def main() -> tuple[int, httpx.Response]:
-        headers = {"Content-Type": "image/png"}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            async with anyio.create_task_group() as tasks:
-                first: list[httpx.Response] = []
-
-                async def read() -> None:
-                    first.append(await client.post("/api/predict", content=SMALL_PNG, headers=headers))
-
-                tasks.start_soon(read)
-                await anyio.to_thread.run_sync(predictor.started.wait, HOLD_S)
-                waited = await client.post("/api/predict", content=SMALL_PNG, headers=headers)
-                predictor.release.set()
-            return first[0].status_code, waited
-
-    status, waited = anyio.run(main)
-    assert status == 200
-    assert_error(waited, 503, "deadline")
-    assert predictor.calls == 1  # the one that waited was never read
+    status, read_by_then, count = anyio.run(main)
+    assert status == 200 and count == 20
+    assert read_by_then < 20, "the batch held the event loop until it was done"
 
 
 def test_a_dot_grid_on_the_number_route_is_refused_as_too_many_marks() -> None:

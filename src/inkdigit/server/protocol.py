@@ -6,8 +6,9 @@ hostile clients needs, and JSON answers for the requests it refuses before the a
   (or when it arrived whole in one read), 414 when the request line alone is longer, 431 otherwise. Any
   other malformed request is a 400.
 - A request must arrive in time: its head within HEAD_TIMEOUT seconds of the connection (or of the
-  previous answer on it), its body without a BODY_TIMEOUT-second stall; otherwise 408 and the connection
-  closes. uvicorn itself only times out a connection idle between requests.
+  previous answer on it), its body without a BODY_TIMEOUT-second stall and, after BODY_TIMEOUT seconds, at
+  MIN_BODY_RATE bytes a second on average; otherwise 408 and the connection closes. uvicorn itself only
+  times out a connection idle between requests.
 - Every refusal is closed lingeringly, as nginx does: the answer is sent, our side is shut, and what the
   client still sends is read and dropped for at most LINGER_SECONDS or LINGER_BYTES before the socket
   closes. Closing with unread bytes makes the kernel reset the connection, and a client that sends its
@@ -18,6 +19,7 @@ hostile clients needs, and JSON answers for the requests it refuses before the a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,10 @@ from inkdigit.server.errors import error_body
 MAX_HEAD_BYTES = 16 * 1024  # request line + headers (h11's own default limit)
 HEAD_TIMEOUT = 10.0  # seconds for a request line and headers to arrive
 BODY_TIMEOUT = 30.0  # seconds a body may go without a byte arriving
+# Bytes per second a body must average once it has taken BODY_TIMEOUT seconds: a client trickling a few bytes
+# a second never stalls, but would hold a connection (and its worker's memory) for hours. 1 KiB/s is far
+# below any real connection and ends a trickle after BODY_TIMEOUT.
+MIN_BODY_RATE = 1024.0
 LINGER_SECONDS = 5.0  # the longest a refused request's remaining bytes are read and dropped
 LINGER_BYTES = 32 * 1024 * 1024  # and the most bytes: enough for an upload a few times the 5 MB limit
 
@@ -44,12 +50,15 @@ class HTTPProtocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger.addFilter(_answered_refusals)  # once: a logger keeps one copy of a filter
         self.conn: _LimitedConnection = _LimitedConnection(self.config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
         self.app = LingeringClose(self.app)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
         self._lingering = False
         self._dropped = 0
+        self._body_since: float | None = None  # when the current request's body began to arrive
+        self._body_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -65,8 +74,11 @@ class HTTPProtocol(H11Protocol):
             if self._dropped > LINGER_BYTES:
                 self.transport.close()
             return
+        if self._body_since is not None:
+            self._body_bytes += len(data)
         super().data_received(data)
         self._watch()
+        self._check_body_rate()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -116,9 +128,23 @@ class HTTPProtocol(H11Protocol):
             if self._timer_kind != "head":  # from the first byte on; a trickle of bytes does not extend it
                 self._arm("head", HEAD_TIMEOUT, self._head_timeout)
         elif state is h11.SEND_BODY:
+            if self._body_since is None:
+                self._body_since, self._body_bytes = self.loop.time(), 0
             self._arm("body", BODY_TIMEOUT, self._body_timeout)  # each arrival is progress
         else:
             self._disarm()
+        if state is not h11.SEND_BODY:
+            self._body_since = None
+
+    def _check_body_rate(self) -> None:
+        """Refuse a body that has arrived for BODY_TIMEOUT seconds at under MIN_BODY_RATE bytes a second."""
+        if self._body_since is None or self._lingering or self.transport.is_closing() or self.flow.read_paused:
+            return
+        elapsed = self.loop.time() - self._body_since
+        if elapsed > BODY_TIMEOUT and self._body_bytes < MIN_BODY_RATE * elapsed:
+            rate = self._body_bytes / elapsed
+            self.refuse(408, f"request timeout: the body is arriving at {rate:.0f} bytes/s, under the "
+                             f"{MIN_BODY_RATE:g} bytes/s a body must average")
 
     def _head_timeout(self) -> None:
         self._timer, self._timer_kind = None, ""
@@ -147,6 +173,12 @@ class HTTPProtocol(H11Protocol):
         if self._timer is not None:
             self._timer.cancel()
         self._timer, self._timer_kind = None, ""
+
+
+def _answered_refusals(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's line for each request h11 refused: it is answered with its own JSON 4xx here, and under an
+    attack (one refused 50 MB header after another) one line per request would flood the log and the disk."""
+    return record.getMessage() != "Invalid HTTP request received."
 
 
 class LingeringClose:

@@ -1,11 +1,12 @@
 """The API's recognition work: image bytes or a drawing + settings → a JSON-ready dict, with each request's
 work bounded.
 
-Every image is read in a worker thread, at most `WORK_THREADS` at a time per process, so the event loop keeps
-accepting, reading bodies and answering while a large picture is decoded: it never waits on more than the
-hand-over of one image. A request's work must end `DEADLINE_S` after it starts (its body read): a request
-still waiting for a thread then, or a batch not done, is a 503. A batch is read one image at a time, and
-stops when the client has gone; the pixels of its images, summed, must be within `MAX_BATCH_PIXELS`.
+Each image is read on the event loop, so the loop never waits on more than one image's work; a batch is
+read one image at a time, and between two images the loop runs whatever else is waiting (other requests,
+the protocol's timers). A request's work must end `DEADLINE_S` after it starts (its body read): a batch not
+done by then is a 503, and it stops when the client has gone; the pixels of its images, summed, must be
+within `MAX_BATCH_PIXELS`. Reading in worker threads instead cost ~0.5 ms more CPU per request and missed
+the p99 target at 500 requests/s (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
-from anyio.lowlevel import RunVar
 from PIL import Image
 from starlette.requests import ClientDisconnect, Request
 
@@ -33,15 +32,9 @@ from inkdigit.vision.strokes import Drawing
 T = TypeVar("T")
 
 DEADLINE_S = 10.0  # a request's work, from its body read to its answer
-# Threads reading images at once in one process. They share one core and the GIL, so more only divides it
-# finer; a few let a small request go on beside a large one, and bound the decoded pictures held at once.
-WORK_THREADS = 4
 # Decoded pixels of one batch request, summed over its images: 32 pictures of 1024 x 1024 (a 16-bit PNG of
 # 4096 x 4096 is ~130 KB on the wire and ~0.2-0.4 s to decode; 32 of them were 20 s of work).
 MAX_BATCH_PIXELS = 32 << 20
-
-_limiter: RunVar[anyio.CapacityLimiter] = RunVar("inkdigit_work_threads")
-
 
 def json_bytes(payload: Any) -> bytes:
     """A compact JSON answer's bytes (plain ``json.dumps``: our payloads are already JSON types)."""
@@ -49,8 +42,8 @@ def json_bytes(payload: Any) -> bytes:
 
 
 async def run(request: Request, job: Callable[..., T], *args: Any) -> T:
-    """``job(*args)``, one image's work, in a worker thread, under the request's deadline (see the module)."""
-    return await _in_thread(request, time.monotonic() + DEADLINE_S, job, *args)
+    """``job(*args)``, one image's work, unless the client has gone (see the module)."""
+    return await _step(request, time.monotonic() + DEADLINE_S, job, *args)
 
 
 def predict(registry: ModelRegistry, source: bytes | Drawing, model: str | None, top_k: int, preview: bool) -> dict:
@@ -99,11 +92,12 @@ async def predict_batch(request: Request, registry: ModelRegistry, uploads: list
     deadline passes between two images; ClientDisconnect (no answer) when the client has gone.
     """
     deadline = time.monotonic() + DEADLINE_S
-    predictor = await _in_thread(request, deadline, _batch_model, registry, model, uploads)
+    predictor = await _step(request, deadline, _batch_model, registry, model, uploads)
     results = []
     for upload in uploads:
         try:
-            results.append(await _in_thread(request, deadline, batch_item, predictor, upload, top_k, preview))
+            await anyio.sleep(0)  # let the event loop run what waits before the next image
+            results.append(await _step(request, deadline, batch_item, predictor, upload, top_k, preview))
         except DeadlineError:
             raise DeadlineError(f"the batch ran past its {DEADLINE_S:g} s deadline after {len(results)} of "
                                 f"{len(uploads)} images; send fewer or smaller images per request") from None
@@ -145,28 +139,12 @@ def _batch_model(registry: ModelRegistry, model: str | None, uploads: list[Uploa
     return registry.get(model)
 
 
-async def _in_thread(request: Request, deadline: float, job: Callable[..., T], *args: Any) -> T:
-    """``job(*args)`` in a worker thread once one is free; DeadlineError if none is before ``deadline``,
-    ClientDisconnect if the client has gone by then."""
-    threads = _threads()
-    with anyio.move_on_after(deadline - time.monotonic()) as waiting:
-        await threads.acquire()
-    if waiting.cancelled_caught:
+async def _step(request: Request, deadline: float, job: Callable[..., T], *args: Any) -> T:
+    """``job(*args)`` now; DeadlineError when ``deadline`` has passed, ClientDisconnect when the client has
+    gone."""
+    if time.monotonic() > deadline:
         raise DeadlineError(f"the server is busy: this request's work did not start within its {DEADLINE_S:g} s "
                             "deadline; try again")
-    try:
-        if await request.is_disconnected():
-            raise ClientDisconnect()
-        return await anyio.to_thread.run_sync(job, *args)
-    finally:
-        threads.release()
-
-
-def _threads() -> anyio.CapacityLimiter:
-    """This event loop's limiter of work threads (one per loop, like anyio's own default thread limiter)."""
-    try:
-        return _limiter.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(WORK_THREADS)
-        _limiter.set(limiter)
-        return limiter
+    if await request.is_disconnected():
+        raise ClientDisconnect()
+    return job(*args)

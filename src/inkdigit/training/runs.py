@@ -157,7 +157,11 @@ def load_run(run_dir: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
     except Exception as e:  # a corrupt or foreign file: report it in one line
         raise TrainError(f"{run}/model.pt: cannot load weights ({str(e).splitlines()[0][:200]})") from None
     metrics_path = run / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    try:
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    except (OSError, ValueError) as e:
+        raise TrainError(f"{metrics_path}: unreadable ({e.__class__.__name__}); delete it to export the "
+                         "run without its metrics, or train again") from None
     return model.eval(), config, metrics
 
 
