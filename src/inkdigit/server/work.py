@@ -42,8 +42,9 @@ def json_bytes(payload: Any) -> bytes:
 
 
 async def run(request: Request, job: Callable[..., T], *args: Any) -> T:
-    """``job(*args)``, one image's work, unless the client has gone (see the module)."""
-    return await _step(request, time.monotonic() + DEADLINE_S, job, *args)
+    """``job(*args)``, one image's work (see the module). It starts as soon as the body is in, so neither the
+    deadline nor a hang-up is checked: asking whether the client has gone costs ~0.1 ms, 5% of a request."""
+    return job(*args)
 
 
 def predict(registry: ModelRegistry, source: bytes | Drawing, model: str | None, top_k: int, preview: bool) -> dict:
