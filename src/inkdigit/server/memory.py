@@ -1,8 +1,9 @@
 """Give the memory that reading large pictures freed back to the system, within seconds of the work.
 
 glibc's malloc keeps memory freed at the top of a heap up to a threshold that grows with the largest block
-freed so far, and each work thread (work.py) allocates from a heap of its own: a burst of large pictures left
-a server process 15-35 MiB larger for good. Fixing the threshold (``MALLOC_TRIM_THRESHOLD_``) gives memory
+freed so far: a burst of large pictures left a server process 15-35 MiB larger for good (measured when the
+work ran in threads, each with a heap of its own; ONNX Runtime's threads still have theirs). Fixing the
+threshold (``MALLOC_TRIM_THRESHOLD_``) gives memory
 back at every free, but cost ~15% more CPU per request, in page faults on fresh memory; `malloc_trim` every
 few seconds gives it back for ~2 ms each time (docs/speed.md, "Hostile clients"). Where the C library has no
 `malloc_trim` (musl, macOS) this does nothing.
