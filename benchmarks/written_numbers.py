@@ -41,6 +41,7 @@ from canvas_mnist import THICKNESS, render_digit  # sibling scripts: their folde
 from PIL import Image, ImageDraw
 
 from inkdigit.data.handwriting import draw_text, shear
+from inkdigit.data.lines import contact_gap
 
 if TYPE_CHECKING:
     from inkdigit.inference import Predictor
@@ -188,7 +189,7 @@ def touching_case(pool: Pool, seed: int, index: int) -> tuple[Image.Image, dict]
         a, b = inks[k], inks[k + 1]
         dy = (bottoms[k + 1] - b.shape[0]) - (bottoms[k] - a.shape[0])
         overlap = int(rng.uniform(0.04, 0.12) * min(a.shape[1], b.shape[1])) + 1 if kind == "overlap" else 0
-        gaps.append(contact_gap(a, b, dy) - overlap)
+        gaps.append(contact_gap(a, b, dy, INK) - overlap)
     canvas = lay_out(inks, _lefts(inks, gaps), bottoms)
     im, polarity = _polarity(canvas, rng)
     return im, {"text": "".join(str(int(pool.labels[i])) for i in picks), "kind": kind, "pairs": int(touch.sum()),
@@ -298,20 +299,6 @@ def lay_out(inks: list[np.ndarray], lefts: list[int], bottoms: list[int]) -> np.
         region = canvas[top : top + ink.shape[0], left : left + ink.shape[1]]
         np.maximum(region, ink, out=region)
     return canvas
-
-
-def contact_gap(a: np.ndarray, b: np.ndarray, dy: int) -> int:
-    """The gap after ink a's box (negative: the boxes overlap) at which ink b, its top dy rows below a's,
-    just touches a: no row has b's ink left of a's, and some row has them side by side."""
-    rows = np.arange(a.shape[0])
-    inside = (rows - dy >= 0) & (rows - dy < b.shape[0])
-    ma, mb = a[rows[inside]] > INK, b[rows[inside] - dy] > INK
-    both = ma.any(axis=1) & mb.any(axis=1)
-    if not both.any():
-        return 0
-    right = a.shape[1] - 1 - np.argmax(ma[both][:, ::-1], axis=1)
-    left = np.argmax(mb[both], axis=1)
-    return int((right - left).max()) + 1 - a.shape[1]
 
 
 def _polarity(canvas: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str]:

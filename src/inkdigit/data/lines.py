@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["Line", "make_line"]
+__all__ = ["Line", "contact_gap", "make_line"]
 
 INK = 96  # a pixel of a redrawn digit (0..255) counts as its ink from this level
 STYLES = ("apart", "touch", "overlap", "short-ones", "pieces", "bars")
@@ -62,7 +62,7 @@ def make_line(images: np.ndarray, labels: np.ndarray, seed: int, index: int) -> 
             dy = (bottoms[k + 1] - inks[k + 1].shape[0]) - (bottoms[k] - inks[k].shape[0])
             narrow = min(inks[k].shape[1], inks[k + 1].shape[1])
             over = int(rng.uniform(0.03, 0.14) * narrow) + 1 if style == "overlap" else 0
-            gaps.append(_contact_gap(inks[k], inks[k + 1], dy) - over)
+            gaps.append(contact_gap(inks[k], inks[k + 1], dy) - over)
         else:
             gaps.append(int(rng.uniform(0.12, 0.6) * height))
     picture, owner = _lay_out(inks, gaps, bottoms, pad=int(height * 0.3) + 2)
@@ -125,11 +125,12 @@ def _bar(ink: np.ndarray, rng: np.random.Generator, label: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _contact_gap(a: np.ndarray, b: np.ndarray, dy: int) -> int:
-    """The gap after a's box at which b (its top dy rows below a's) just touches a (negative: boxes overlap)."""
+def contact_gap(a: np.ndarray, b: np.ndarray, dy: int, ink: int = INK) -> int:
+    """The gap after ink a's box (negative: the boxes overlap) at which ink b, its top dy rows below a's,
+    just touches a: no row has b's ink (pixels over ``ink``) left of a's, and some row has them side by side."""
     rows = np.arange(a.shape[0])
     inside = (rows - dy >= 0) & (rows - dy < b.shape[0])
-    ma, mb = a[rows[inside]] > INK, b[rows[inside] - dy] > INK
+    ma, mb = a[rows[inside]] > ink, b[rows[inside] - dy] > ink
     both = ma.any(axis=1) & mb.any(axis=1)
     if not both.any():
         return 0
