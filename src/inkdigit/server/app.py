@@ -165,7 +165,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
-        return json_response(await work.run(request, work.predict, registry, source, *options))
+        return json_response(work.predict(registry, source, *options))
 
     @app.post(
         "/api/predict/number",
@@ -181,7 +181,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
-        return json_response(await work.run(request, work.predict_number, registry, source, *options))
+        return json_response(work.predict_number(registry, source, *options))
 
     @app.post(
         "/api/predict/batch",
