@@ -263,14 +263,15 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
         middles = seams.mean(axis=0)
         crossed = ink[np.arange(h)[:, None], seams + x].sum(axis=0) / stroke
         found: list[tuple[np.ndarray, float]] = []
+        taken: list[float] = []  # the middles of the seams in `found`
         limit = max(1, int(w / (CUT_EVERY * height)))
         for k in np.lexsort((np.abs(middles - w / 2), cost[-1, ends[mine]])).tolist():
             if len(found) >= limit:
                 break
             middle = float(middles[k])
-            if margin <= middle <= w - margin and all(abs(middle - float(f.mean())) >= MIN_SEP * height
-                                                       for f, _ in found):
+            if margin <= middle <= w - margin and all(abs(middle - t) >= MIN_SEP * height for t in taken):
                 found.append((seams[:, k], float(crossed[k])))
+                taken.append(middle)
         found.sort(key=lambda f: float(f[0].mean()))
         # Seams may not cross: each lies no further left than the one before it, row by row.
         for k in range(1, len(found)):
