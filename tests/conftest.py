@@ -64,6 +64,25 @@ def tiny_data(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dot_grid_png() -> bytes:
+    """The hostile-client issue's reproduction: a 512x512 PNG of a 40x40 grid of dots (1,600 marks), once
+    cubic work for the number reader."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (512, 512), 255)
+    pen = ImageDraw.Draw(img)
+    for i in range(40):
+        for j in range(40):
+            x, y = 6 + 12.5 * i, 6 + 12.5 * j
+            pen.ellipse((x - 3, y - 3, x + 3, y + 3), fill=0)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
 def mnist_test() -> tuple[np.ndarray, np.ndarray]:
     """The real MNIST test set from the cache (make test fetches it first); fails, never skips, without it."""
     return load("mnist", "test")

@@ -140,18 +140,8 @@ def test_twenty_digits_on_a_line_are_twenty(sure, predictor):
         assert abs(box[0] - t[0]) <= 8 and abs(box[2] - t[2]) <= 8
 
 
-def dot_grid() -> bytes:
-    im = Image.new("L", (512, 512), 255)
-    d = ImageDraw.Draw(im)
-    for i in range(40):
-        for j in range(40):
-            x, y = 6 + 12.5 * i, 6 + 12.5 * j
-            d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=0)
-    return png(im)
-
-
-def test_a_grid_of_dots_is_refused_quickly_in_one_line(predictor):
-    data = dot_grid()
+def test_a_grid_of_dots_is_refused_quickly_in_one_line(predictor, dot_grid_png):
+    data = dot_grid_png
     t = time.perf_counter()
     with pytest.raises(ImageError) as e:
         predictor.predict_number(data)

@@ -184,15 +184,9 @@ def test_the_event_loop_answers_between_the_images_of_a_batch() -> None:
     assert read_by_then < 20, "the batch held the event loop until it was done"
 
 
-def test_a_dot_grid_on_the_number_route_is_refused_as_too_many_marks() -> None:
-    img = Image.new("L", (512, 512), 255)
-    pen = ImageDraw.Draw(img)
-    for i in range(40):
-        for j in range(40):
-            x, y = 6 + i * 12.6, 6 + j * 12.6
-            pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=0)
+def test_a_dot_grid_on_the_number_route_is_refused_as_too_many_marks(dot_grid_png: bytes) -> None:
     with TestClient(create_app("paper")) as client:
-        r = client.post("/api/predict/number", content=png(img), headers={"Content-Type": "image/png"})
+        r = client.post("/api/predict/number", content=dot_grid_png, headers={"Content-Type": "image/png"})
         assert_error(r, 422, "too many separate marks")
 
 
