@@ -47,10 +47,11 @@ def create_app(
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
-    Images are read in a few worker threads (work.py), so no picture holds up the event loop; `serve` uses
-    more cores by running several such processes. ``keep_trying``: a default model whose file does not load
-    is answered with 503 and tried again with back-off instead of failing here (registry.py; uvicorn's worker
-    processes). ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests inject fakes).
+    Images are read on the event loop, one at a time (work.py): handing them to threads cost more CPU than it
+    saved; `serve` uses more cores by running several such processes. ``keep_trying``: a default model whose
+    file does not load is answered with 503 and tried again with back-off instead of failing here (registry.py;
+    uvicorn's worker processes). ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests
+    inject fakes).
     ``allowed_hosts``: the Host headers answered, any other is a 400 (hosts.py; ``"*"``: any).
     """
     from inkdigit import __version__
@@ -165,6 +166,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
+        await model_ready(registry)
         return json_response(work.predict(registry, source, *options))
 
     @app.post(
@@ -181,6 +183,7 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         source = await read_input(request, max_bytes)
+        await model_ready(registry)
         return json_response(work.predict_number(registry, source, *options))
 
     @app.post(
@@ -197,12 +200,14 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         options: ReadOptionsParam,
     ) -> Response:
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
+        await model_ready(registry)
         return json_response(await work.predict_batch(request, registry, uploads, *options))
 
 
 async def model_ready(registry: ModelRegistry) -> None:
     """Return once the default model is loaded; ModelUnavailableError (503) while it does not load. A try that
-    is due loads it in a thread: loading takes longer than the event loop may wait."""
+    is due loads it in a thread: loading takes longer than the event loop may wait, and the work that follows
+    (work.py) runs on the loop."""
     if not registry.ready:
         await anyio.to_thread.run_sync(registry.load_default)
 
