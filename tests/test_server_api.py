@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+import inkdigit
 from inkdigit import inference
 from inkdigit.errors import ServeError
 from inkdigit.server.app import create_app
@@ -756,6 +757,31 @@ def test_stopping_the_server_stops_its_workers(serve_process, how: int) -> None:
         for pid in workers:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def test_ctrl_c_while_the_workers_are_still_starting_stops_quietly() -> None:
+    """Ctrl+C signals the whole process group; a worker that is still importing must not print a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "inkdigit", "serve", "--port", "0", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={"PYTHONPATH": str(Path(inkdigit.__file__).parents[1]), "PATH": "/usr/bin:/bin"})
+    try:
+        deadline = time.monotonic() + 60
+        while len(_worker_pids(proc.pid)) < 2:  # spawned, and (a moment later) importing the app
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.005)
+        workers = _worker_pids(proc.pid)
+        time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(30) == 0
+        _, err = proc.communicate()
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        for pid in workers:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def test_a_model_the_workers_cannot_load_is_a_one_line_error(tmp_path: Path) -> None:

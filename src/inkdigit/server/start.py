@@ -19,6 +19,7 @@ from inkdigit.inference import resolve_model, usable_cores
 from inkdigit.server.app import create_app
 from inkdigit.server.hosts import allowed_hosts as hosts_to_allow
 from inkdigit.server.protocol import MAX_HEAD_BYTES, HTTPProtocol
+from inkdigit.signals import interrupt_not_inherited
 
 MAX_WORKERS = 64
 MAX_PORT = 65535  # 0 asks the system for any free port
@@ -98,7 +99,8 @@ def run_workers(sock: socket.socket, count: int, model: str | None, cors_origins
     os.environ[HOSTS_ENV] = json.dumps(allowed_hosts)
     config = uvicorn.Config(WORKER_APP, factory=True, workers=count, **UVICORN_SETTINGS)
     supervisor = Multiprocess(config, sockets=[sock])
-    supervisor.run()
+    with interrupt_not_inherited():  # the supervisor alone answers Ctrl+C: a worker mid-import would print a traceback
+        supervisor.run()
     # uvicorn stops every worker when one exits with STARTUP_FAILURE (its app cannot be built); say so.
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         raise ServeError("a server process could not start (its error is above)")
