@@ -10,13 +10,13 @@ PORT ?= 8000
 SYSTEM_PACKAGES := chromium chromium-driver xvfb xdotool gcc libc6-dev npm
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast venv sysdeps data models lint bench clean help
+.PHONY: demo test test-fast venv sysdeps data models chars-models lint bench clean help
 
 help:
 	@echo "make demo    - set up, then start the web app at http://$(HOST):$(PORT)"
 	@echo "make test    - set up (venv, system packages when root, MNIST), lint, run every test"
 	@echo "make test-fast - lint and the tests not marked slow (no browser, real window or MNIST training)"
-	@echo "make models  - retrain and re-export the bundled ONNX models"
+	@echo "make models  - retrain and re-export the bundled ONNX models (make chars-models: letters, alnum, math only)"
 	@echo "make bench   - run the speed benchmarks quoted in the README (accuracy: python benchmarks/accuracy.py)"
 
 $(STAMP): pyproject.toml
@@ -70,6 +70,20 @@ models: venv data
 	$(PY) -m inkdigit.training.verifier --seed 0 --out runs/bundled-verifier
 	mkdir -p src/inkdigit/weights/verifier
 	cp runs/bundled-verifier/whole-digit.onnx src/inkdigit/weights/verifier/whole-digit.onnx
+	$(MAKE) chars-models
+
+# The letters, alnum and math models (src/inkdigit/weights/chars/): glyphs drawn from the handwriting fonts
+# (cached under the data dir after the first run), MNIST's digits for alnum and math; recipes in
+# src/inkdigit/training/recipes.py (CHARSET_RECIPES), numbers in docs/charsets.md.
+chars-models: venv data
+	rm -rf runs/bundled-letters runs/bundled-alnum runs/bundled-math
+	mkdir -p src/inkdigit/weights/chars
+	$(INKDIGIT) train --model resnet-small --charset letters --seed 0 --out runs/bundled-letters --no-progress
+	$(INKDIGIT) export runs/bundled-letters --out src/inkdigit/weights/chars/letters.onnx
+	$(INKDIGIT) train --model resnet-small --charset alnum --seed 0 --out runs/bundled-alnum --no-progress
+	$(INKDIGIT) export runs/bundled-alnum --out src/inkdigit/weights/chars/alnum.onnx
+	$(INKDIGIT) train --model resnet-small --charset math --seed 0 --out runs/bundled-math --no-progress
+	$(INKDIGIT) export runs/bundled-math --out src/inkdigit/weights/chars/math.onnx
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

@@ -17,7 +17,18 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                      "torchrun --nproc-per-node N -m inkdigit train ... (DistributedDataParallel; see README).")
     recipe = "(default: the model's recipe)"
     t.add_argument("--model", default="paper", help="registered model name")
-    t.add_argument("--dataset", default="mnist", help="registered dataset name")
+    t.add_argument("--dataset", default="mnist",
+                   help="registered dataset name, or fonts: every label drawn from the handwriting fonts (with "
+                        "--charset digits: the synthetic-to-real gap, tested on MNIST's test set)")
+    t.add_argument("--charset", default="digits",
+                   help="the labels: digits (MNIST), letters, alnum or math; any but digits trains on glyphs drawn "
+                        "from the handwriting fonts (inkdigit fetch --dataset fonts), split by font, plus MNIST's "
+                        "digits (default: %(default)s)")
+    t.add_argument("--font-chars", type=int, default=None,
+                   help=f"glyphs drawn per label from the training fonts, in a charset or fonts run {recipe}")
+    t.add_argument("--val-fonts", type=int, default=8,
+                   help="training font families held out for validation in a charset or fonts run "
+                        "(default: %(default)s)")
     t.add_argument("--epochs", type=int, default=None, help=f"epochs {recipe}")
     t.add_argument("--batch-size", type=int, default=None,
                    help=f"batch size, global: under torchrun each of N processes takes 1/N of it {recipe}")
@@ -29,6 +40,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--label-smoothing", type=float, default=None, help=f"label smoothing {recipe}")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help=f"canvas-like augmentation on the fly {recipe}")
+    t.add_argument("--augment-strength", type=float, default=None,
+                   help=f"every distortion of the augmentation times this; 1 = the digit models' {recipe}")
     t.add_argument("--clean-epochs", type=int, default=None,
                    help=f"train the last N epochs without augmentation {recipe}")
     t.add_argument("--ema", type=float, default=None, help=f"EMA decay of weights, 0 = off {recipe}")
@@ -57,14 +70,18 @@ def run(args: argparse.Namespace) -> int:
     from inkdigit.training.loop import train
 
     cfg = TrainConfig(
-        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        model=args.model, dataset=args.dataset, charset=args.charset, font_chars=args.font_chars,
+        val_fonts=args.val_fonts, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, augment=args.augment, clean_epochs=args.clean_epochs, ema=args.ema,
+        label_smoothing=args.label_smoothing, augment=args.augment,
+        augment_strength=args.augment_strength, clean_epochs=args.clean_epochs, ema=args.ema,
         font_digits=args.font_digits,
         seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, engine=args.engine, dry_run=args.dry_run,
         target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,
     )
-    out = args.out or os.path.join("runs", f"{args.model}-seed{args.seed}" + ("-dry" if args.dry_run else ""))
+    prefix = args.model if args.charset == "digits" and args.dataset != "fonts" else \
+        f"{args.model}-{args.charset}-{args.dataset}"
+    out = args.out or os.path.join("runs", f"{prefix}-seed{args.seed}" + ("-dry" if args.dry_run else ""))
     train(cfg, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress)
     return 0

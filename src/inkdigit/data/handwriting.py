@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inkdigit.charsets import Charset, get_charset
-from inkdigit.errors import MissingDataError
+from inkdigit.errors import MissingDataError, NoInkError
 
 STROKES = ("thin", "normal", "thick")
+DRAW_TRIES = 20  # draws of one picture of a character set before a glyph the reader finds no ink in is an error
 
 
 def draw_text(font_path: str, text: str, rng: np.random.Generator) -> tuple[Image.Image, dict]:
@@ -162,18 +163,17 @@ class FontChars:
 
 
 def font_char_set(labels: str | Charset | Sequence[str], families: Mapping[str, Path], per_label: int,
-                  seed: int) -> FontChars:
+                  seed: int, *, workers: int = 1) -> FontChars:
     """`per_label` pictures of each label drawn by `draw_text` in the fonts of `families` ({family: path}),
     in MNIST's form through `inkdigit.vision.preprocess`, as `font_digit_set` draws digits.
 
     `labels`: a character set (or its name: every label is drawn in each of its forms, so letters' "A" is
     drawn as "A" or "a") or a list of labels drawn as they are. Each picture takes a font, and a form, at
     random among those with a glyph for it; a font without one is skipped for that label and named in
-    `missing`. The same arguments give the same set; picture i of a label does not depend on the other labels.
-    Raises MissingDataError when no font has any glyph for a label.
+    `missing`. The same arguments give the same set; picture i of a label does not depend on the other labels,
+    nor on `workers` (processes that draw the labels in parallel: a training set is tens of thousands of
+    pictures). Raises MissingDataError when no font has any glyph for a label.
     """
-    from inkdigit.vision.preprocess import preprocess
-
     charset = get_charset(labels) if isinstance(labels, str) else labels
     names = tuple(charset.labels) if isinstance(charset, Charset) else tuple(charset)
     forms = {label: charset.forms_of(label) if isinstance(charset, Charset) else (label,) for label in names}
@@ -187,18 +187,44 @@ def font_char_set(labels: str | Charset | Sequence[str], families: Mapping[str, 
             raise MissingDataError(f"none of the {len(paths)} fonts has a glyph for {label!r}")
         if len(have) < len(paths):
             missing[label] = [family for family in paths if family not in have]
-    images = np.empty((len(names) * per_label, 28, 28), np.uint8)
+    jobs = [(paths, drawable[label], k, per_label, seed) for k, label in enumerate(names)]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may be a training run whose torch threads a forked child would inherit.
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            drawn = list(pool.map(_draw_label, *zip(*jobs)))
+    else:
+        drawn = [_draw_label(*job) for job in jobs]
+    images = np.concatenate([d[0] for d in drawn]) if drawn else np.empty((0, 28, 28), np.uint8)
     label_idx = np.repeat(np.arange(len(names), dtype=np.int64), per_label)
-    drawn_in, shown = [], []
-    for k, label in enumerate(names):
-        for i in range(per_label):
-            rng = np.random.default_rng([seed, k, i])
-            family, form = drawable[label][int(rng.integers(0, len(drawable[label])))]
-            picture, _ = draw_text(paths[family], form, rng)
-            images[k * per_label + i] = np.round(preprocess(picture) * 255).astype(np.uint8)
-            drawn_in.append(family)
-            shown.append(form)
+    drawn_in = [family for d in drawn for family in d[1]]
+    shown = [form for d in drawn for form in d[2]]
     return FontChars(images, label_idx, names, drawn_in, shown, missing)
+
+
+def _draw_label(paths: Mapping[str, str], drawable: Sequence[tuple[str, str]], k: int, per_label: int, seed: int
+                ) -> tuple[np.ndarray, list[str], list[str]]:
+    """`font_char_set`'s pictures of label number k: (images, the family of each, the form of each)."""
+    from inkdigit.vision.preprocess import preprocess
+
+    images = np.empty((per_label, 28, 28), np.uint8)
+    drawn_in, shown = [], []
+    for i in range(per_label):
+        rng = np.random.default_rng([seed, k, i])
+        family, form = drawable[int(rng.integers(0, len(drawable)))]
+        for attempt in range(DRAW_TRIES):
+            picture, _ = draw_text(paths[family], form, rng)
+            try:
+                images[i] = np.round(preprocess(picture) * 255).astype(np.uint8)
+                break
+            except NoInkError:  # a period drawn small is a speck to the reader: draw it again (other size, pen)
+                if attempt == DRAW_TRIES - 1:
+                    raise
+        drawn_in.append(family)
+        shown.append(form)
+    return images, drawn_in, shown
 
 
 def split_families(families: Sequence[str], validation: int, seed: int) -> tuple[list[str], list[str]]:

@@ -14,6 +14,7 @@ generator gives the same batch every time (on any device: numbers are drawn on C
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,17 @@ class AugmentParams:
 
 
 DEFAULT_PARAMS = AugmentParams()
+
+
+def scaled(strength: float, params: AugmentParams = DEFAULT_PARAMS) -> AugmentParams:
+    """`params` with every distortion `strength` times as strong (1 = as they are); the stroke-width blends
+    stay at most a whole dilation or erosion. Font glyphs use it: a font is one hand drawn perfectly alike
+    every time, so reading new fonts takes more variation than MNIST's many hands need."""
+    s = strength
+    return dataclasses.replace(params, rotate_deg=params.rotate_deg * s, shear=params.shear * s,
+                               scale=params.scale * s, aspect=params.aspect * s, translate_px=params.translate_px * s,
+                               elastic_px=params.elastic_px * s, thicken=min(1.0, params.thicken * s),
+                               thin=min(1.0, params.thin * s))
 
 
 def _uniform(n: int, half_width: float, gen: torch.Generator) -> torch.Tensor:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from inkdigit.charsets import CHARSETS
 from inkdigit.errors import TrainError
-from inkdigit.training.recipes import RECIPES
+from inkdigit.training.recipes import CHARSET_RECIPES, FONTS_ONLY, RECIPES
 
 
 @dataclass
@@ -14,7 +15,8 @@ class TrainConfig:
     """Every setting of a run. None means "the model's recipe's value" (training/recipes.py, see `resolved`)."""
 
     model: str = "paper"
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # or "fonts" (FONTS_ONLY): every label drawn from fonts, even a charset's digits
+    charset: str = "digits"  # the labels (inkdigit.charsets); any but digits trains on font glyphs (chardata.py)
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -23,9 +25,12 @@ class TrainConfig:
     weight_decay: float | None = None
     label_smoothing: float | None = None
     augment: bool | None = None
+    augment_strength: float | None = None  # every distortion of the augmentation times this (None, 1: as is)
     clean_epochs: int | None = None  # the last N epochs train on the images as they are (no augmentation)
     ema: float | None = None  # EMA decay of the weights used for eval/export; 0 = off
     font_digits: int | None = None  # digits drawn from handwriting fonts, added to the training images
+    font_chars: int | None = None  # glyphs per label drawn from the training fonts (charset or fonts-only runs)
+    val_fonts: int = 8  # training families held out as the validation fonts of a run that draws from fonts
     seed: int = 0
     val_size: int = 5000
     threads: int | None = None  # None: all the cores torch would use
@@ -38,10 +43,18 @@ class TrainConfig:
         """A validated copy in which each setting left as None has the model's recipe's value."""
         if self.model not in RECIPES:
             raise TrainError(f"unknown model {self.model!r} (known: {', '.join(RECIPES)})")
-        recipe = RECIPES[self.model]
+        if self.charset not in CHARSETS:
+            raise TrainError(f"unknown character set {self.charset!r} (known: {', '.join(CHARSETS)})")
+        # A charset's recipe (training/recipes.py) comes before the model's: letters need other epochs than MNIST.
+        recipe = {**RECIPES[self.model], **CHARSET_RECIPES.get(self.charset, {})} if self.draws_fonts() \
+            else RECIPES[self.model]
         cfg = dataclasses.replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
         cfg.validate()
         return cfg
+
+    def draws_fonts(self) -> bool:
+        """Whether the run's data are font glyphs (chardata.py): any charset but digits, or `--dataset fonts`."""
+        return self.charset != "digits" or self.dataset == FONTS_ONLY
 
     def validate(self) -> None:
         """Raise TrainError for settings no run could use."""
@@ -56,6 +69,12 @@ class TrainConfig:
             (self.ema is None or 0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}"),
             (self.font_digits is None or self.font_digits >= 0,
              f"--font-digits must be >= 0, got {self.font_digits}"),
+            (self.augment_strength is None or self.augment_strength > 0,
+             f"--augment-strength must be > 0, got {self.augment_strength}"),
+            (self.font_chars is None or self.font_chars >= 1, f"--font-chars must be >= 1, got {self.font_chars}"),
+            (not self.draws_fonts() or self.val_fonts >= 1, f"--val-fonts must be >= 1, got {self.val_fonts}"),
+            (not (self.draws_fonts() and self.font_digits),
+             "--font-digits adds font digits to MNIST runs; a charset or --dataset fonts run sets --font-chars"),
             (self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"unknown device {self.device!r}"),

@@ -118,11 +118,17 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
     from inkdigit.data import load, split_train_val
     from inkdigit.training.tensors import predict_logits, to_tensor
 
-    images, labels = load(settings[0].get("dataset", "mnist"), "train", data_dir)
-    shared = None  # images held out by every run (their splits differ only if their val sizes do)
-    for st in settings:
-        _, val = split_train_val(len(images), st.get("val_size", 5000), seed=0)
-        shared = val if shared is None else np.intersect1d(shared, val)
+    if _draws_fonts(settings[0]):  # its validation fonts' glyphs (training/chardata.py)
+        from inkdigit.training.chardata import font_val_data
+
+        images, labels = font_val_data(settings[0], data_dir)
+        shared = np.arange(len(images))
+    else:
+        images, labels = load(settings[0].get("dataset", "mnist"), "train", data_dir)
+        shared = None  # images held out by every run (their splits differ only if their val sizes do)
+        for st in settings:
+            _, val = split_train_val(len(images), st.get("val_size", 5000), seed=0)
+            shared = val if shared is None else np.intersect1d(shared, val)
     if shared is None or len(shared) == 0:
         return None
     x = to_tensor(images[shared], torch.device("cpu"))
@@ -154,6 +160,14 @@ def to_onnx_bytes(module: nn.Module) -> bytes:
     finally:
         onnx_log.setLevel(level)
     return program.model_proto.SerializeToString()
+
+
+def _draws_fonts(settings: dict) -> bool:
+    """Whether a run trained on font glyphs (a character set, or `--dataset fonts`): its validation and test
+    images are then drawn (training/chardata.py), not MNIST's."""
+    from inkdigit.training.recipes import FONTS_ONLY
+
+    return settings.get("charset", "digits") != "digits" or settings.get("dataset") == FONTS_ONLY
 
 
 def run_labels(settings: dict) -> list[str]:
@@ -200,6 +214,17 @@ def parity_check(module: nn.Module, onnx_bytes: bytes, images: np.ndarray) -> fl
     return diff
 
 
+def _font_description(settings: dict) -> str:
+    """A font run's model in words: its character set, its net and its data."""
+    from inkdigit.charsets import get_charset
+    from inkdigit.training.recipes import FONTS_ONLY
+
+    charset = get_charset(settings["charset"])
+    source = "handwriting fonts only" if settings.get("dataset") == FONTS_ONLY else (
+        "handwriting fonts and MNIST's digits" if "0" in charset.labels else "handwriting fonts")
+    return f"{charset.name}: {charset.description}; {settings['model']} trained on {source}"
+
+
 def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, name: str | None = None,
                 check: bool = True, data_dir: str | os.PathLike | None = None, calibrate: bool = True,
                 tta: bool = False, labels: Sequence[str] | None = None) -> Path:
@@ -226,8 +251,14 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     models = {c["settings"]["model"] for _, c, _ in loaded}
     if len(models) > 1 and name is None:
         raise ExportError(f"runs of different models ({', '.join(sorted(models))}): give --name")
-    base = loaded[0][1]["settings"]["model"]
-    name = name or (base if len(nets) == 1 else f"{base}-ensemble{len(nets)}")
+    first = loaded[0][1]["settings"]
+    charsets = {c["settings"].get("charset", "digits") for _, c, _ in loaded}
+    if len(charsets) > 1 or (len(loaded) > 1 and _draws_fonts(first)):
+        raise ExportError("runs of different character sets, or an ensemble of font runs: export them one by one")
+    charset = first.get("charset", "digits")
+    base = first["model"]
+    default_name = charset if charset != "digits" else base  # a charset's model is known by its charset
+    name = name or (default_name if len(nets) == 1 else f"{base}-ensemble{len(nets)}")
     module = Probabilities(nets, rotations=TTA_ROTATIONS if tta else (0.0,)).eval()
     calibration = set_temperature(module, [c["settings"] for _, c, _ in loaded], data_dir) if calibrate else None
     onnx_bytes = to_onnx_bytes(module)
@@ -236,7 +267,9 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     labels = list(labels) if labels is not None else run_labels(loaded[0][1]["settings"])
     meta = {
         "name": name,
-        "description": (f"{base}: the paper's CNN" if base == "paper" else base)
+        "charset": charset,
+        "description": (_font_description(first) if _draws_fonts(first) else
+                        f"{base}: the paper's CNN" if base == "paper" else base)
         + (f", ensemble of {len(nets)} (averaged probabilities)" if len(nets) > 1 else "")
         + (", test-time augmentation (" + " and ".join(f"{a:+g}°" for a in TTA_ROTATIONS) + " views averaged)"
            if tta else ""),
@@ -256,9 +289,15 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
         "inkdigit_version": __version__,
         "export": provenance(),
     }
-    from inkdigit.data import load
+    if _draws_fonts(first):  # the benchmark fonts' glyphs (MNIST's test set for the fonts-only digits)
+        from inkdigit.training.chardata import font_test_data, test_set_name
 
-    test_images, test_labels = load(loaded[0][1]["settings"].get("dataset", "mnist"), "test", data_dir)
+        test_images, test_labels = font_test_data(first, data_dir)
+        meta["test_set"] = test_set_name(first)
+    else:
+        from inkdigit.data import load
+
+        test_images, test_labels = load(first.get("dataset", "mnist"), "test", data_dir)
     probs = predict_logits(module, to_tensor(test_images, torch.device("cpu"))).numpy()  # probabilities here
     if probs.shape[1] != len(labels):
         raise ExportError(f"the net has {probs.shape[1]} outputs but {len(labels)} labels")

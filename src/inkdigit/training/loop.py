@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from inkdigit.charsets import get_charset
 from inkdigit.data import load, split_train_val
 from inkdigit.data.fonts import TRAINING_FAMILIES, font_paths
 from inkdigit.data.handwriting import font_digit_set
@@ -31,6 +32,7 @@ from inkdigit.training.config import TrainConfig
 from inkdigit.training.distributed import World
 from inkdigit.training.nets import build_model, count_parameters
 from inkdigit.training.optim import EMA, make_optimizer, make_schedule
+from inkdigit.training.recipes import FONTS_ONLY
 from inkdigit.training.steps import Step, choose_engine, make_step, prepare_model
 from inkdigit.training.tensors import evaluate_split, split_sums, to_tensor
 
@@ -75,10 +77,11 @@ def _train(world: World, cfg: TrainConfig, out: Path, *, resume: bool, data_dir:
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    (x_tr, y_tr), (x_va, y_va), (test_images, test_labels) = load_data(cfg, data_dir, device)
+    (x_tr, y_tr), (x_va, y_va), (test_images, test_labels) = load_data(cfg, data_dir, device, log)
 
     engine = choose_engine(cfg, device, log, processes=world.size)
-    model, trained = world.wrap(prepare_model(build_model(cfg.model).to(device), engine, device), device)
+    net = build_model(cfg.model, num_classes=len(get_charset(cfg.charset).labels))
+    model, trained = world.wrap(prepare_model(net.to(device), engine, device), device)
     opt = make_optimizer(cfg, model)
     steps_per_epoch = world.steps_per_epoch(len(x_tr), cfg.batch_size)
     sched = make_schedule(cfg, opt, steps_per_epoch)
@@ -154,11 +157,21 @@ def evaluate(world: World, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return loss_sum / len(x), right / len(x)
 
 
-def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torch.device
+def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torch.device,
+              log: Callable[[str], None] = print
               ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor],
                          tuple[np.ndarray, np.ndarray]]:
     """((x, y) train and (x, y) validation tensors on `device`, (images, labels) test arrays); a dry run's
-    are a slice. The validation split is the same for every seed."""
+    are a slice. The validation split is the same for every seed. A run that draws fonts (a character set,
+    or `--dataset fonts`) gets its font glyphs from `chardata`, split by font."""
+    if cfg.draws_fonts():
+        from inkdigit.training.chardata import font_run_data
+
+        (x_tr, y_tr), (x_va, y_va), test = font_run_data(cfg, data_dir, log)
+        if cfg.dry_run:
+            x_tr, y_tr = x_tr[: cfg.batch_size * 4], y_tr[: cfg.batch_size * 4]
+        return ((to_tensor(x_tr, device), torch.from_numpy(y_tr).to(device)),
+                (to_tensor(x_va, device), torch.from_numpy(y_va).to(device)), test)
     images, labels = load(cfg.dataset, "train", data_dir)
     test_images, test_labels = load(cfg.dataset, "test", data_dir)
     tr_idx, va_idx = split_train_val(len(images), cfg.val_size, seed=0)
@@ -210,9 +223,11 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
     """The batch augmentation for this run, or None."""
     if not cfg.augment:
         return None
-    from inkdigit.training.augment import augment_batch  # only runs that augment pay for importing it
+    from inkdigit.training.augment import augment_batch, scaled  # only runs that augment pay for importing it
 
-    return augment_batch
+    if cfg.augment_strength in (None, 1.0):
+        return augment_batch
+    return functools.partial(augment_batch, params=scaled(cfg.augment_strength))
 
 
 def epoch_row(epoch: int, train_sums: tuple[float, float] | list[float], seen: float, secs: float,
@@ -231,7 +246,9 @@ def header_line(cfg: TrainConfig, config: dict) -> str:
     """The line a run starts with: what trains on what, how, and where (`config` is config.json's dict)."""
     world = config["world_size"]
     processes = f" × {world} processes ({cfg.batch_size // world} images each)" if world > 1 else ""
-    return (f"{cfg.model}: {config['parameters']:,} parameters | {config['train_size']:,} train / "
+    mnist = cfg.dataset != FONTS_ONLY and "0" in get_charset(cfg.charset).labels
+    what = f"{cfg.model} ({cfg.charset}: fonts{' and MNIST' if mnist else ''})" if cfg.draws_fonts() else cfg.model
+    return (f"{what}: {config['parameters']:,} parameters | {config['train_size']:,} train / "
             f"{config['val_size']:,} val | {cfg.epochs} epochs × batch {cfg.batch_size} | {cfg.optimizer} "
             f"lr {cfg.lr:g} | {config['device']} {config['threads']} threads{processes} | {config['engine']} step")
 

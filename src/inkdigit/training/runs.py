@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from inkdigit.charsets import get_charset
 from inkdigit.errors import TrainError
 from inkdigit.fsutil import write_atomic, write_json
 from inkdigit.training.config import TrainConfig
@@ -62,8 +63,9 @@ def saved_config(run_dir: str | os.PathLike) -> dict:
     """A run dir's config.json, with any setting added since filled in as that run had it."""
     config = json.loads((Path(run_dir) / "config.json").read_text())
     # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch;
-    # runs made before --font-digits trained on MNIST alone.
-    config["settings"] = {"clean_epochs": 0, "engine": "torch", "font_digits": 0, **config["settings"]}
+    # runs made before --font-digits trained on MNIST alone; runs made before --charset read the ten digits.
+    config["settings"] = {"clean_epochs": 0, "engine": "torch", "font_digits": 0, "charset": "digits",
+                          **config["settings"]}
     config["settings"].pop("extra", None)  # an unused setting that older runs saved (always {})
     config.setdefault("engine", config["settings"]["engine"])  # the step it used ('auto' resolved)
     return config
@@ -149,7 +151,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
     if not (run / "model.pt").is_file():
         raise TrainError(f"{run}: no model.pt (training not finished? resume with --resume)")
     try:
-        model = build_model(settings["model"])
+        model = build_model(settings["model"], num_classes=len(get_charset(settings.get("charset", "digits")).labels))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a corrupt file's pickle warnings add nothing to the error below
             state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)

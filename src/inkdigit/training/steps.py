@@ -42,6 +42,8 @@ def choose_engine(cfg: TrainConfig, device: torch.device, log: Callable[[str], N
     if cfg.engine == "torch":
         return "torch"
     why = unsupported(cfg.model, cfg.optimizer, device)
+    if why is None and cfg.charset != "digits":
+        why = f"it has the ten digits' outputs, not the {cfg.charset} set's"
     if processes > 1:  # --engine fused was refused before (distributed.World.check)
         if why is None:
             log(f"note: the fused paper step is single-process; with {processes} processes training uses torch's")

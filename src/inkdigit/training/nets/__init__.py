@@ -17,7 +17,7 @@ class ModelInfo:
 
     name: str
     description: str
-    build: Callable[[], nn.Module]
+    build: Callable[..., nn.Module]  # build(): the ten digits; build(num_classes=K): a character set's K labels
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -35,11 +35,14 @@ MODELS: dict[str, ModelInfo] = {
 }
 
 
-def build_model(name: str) -> nn.Module:
-    """A fresh, initialised network by registry name; raises KeyError listing the known names."""
+def build_model(name: str, num_classes: int = 10) -> nn.Module:
+    """A fresh, initialised network by registry name, with `num_classes` outputs (a character set's labels);
+    raises KeyError listing the known names."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
-    return MODELS[name].build()
+    build = MODELS[name].build
+    # A net registered before character sets builds the ten digits' outputs with no arguments: still so.
+    return build() if num_classes == 10 else build(num_classes=num_classes)
 
 
 def count_parameters(model: nn.Module) -> int:
