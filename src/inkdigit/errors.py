@@ -85,6 +85,11 @@ class ExpressionError(InkdigitError, ValueError):
     """A written arithmetic line cannot be evaluated (malformed, division by zero, too long); says what and where."""
 
 
+class CharsetError(InkdigitError, ValueError):
+    """A reading asks for what its character set cannot give: an unknown kind of character ("digit", "letter",
+    "symbol" are known), or only kinds the set has none of."""
+
+
 class ModelNotFoundError(InkdigitError, ValueError):
     """No bundled model of that name and no such .onnx file; the message lists what exists."""
 

@@ -1,10 +1,15 @@
-"""Read digits with an exported model on ONNX Runtime + NumPy + Pillow. Never imports torch.
+"""Read digits, letters and symbols with an exported model on ONNX Runtime + NumPy + Pillow. Never imports torch.
 
     >>> p = Predictor.load()                 # the bundled default model
     >>> p.predict("seven.png").label
     7
     >>> p.predict_number("year.png").text
     '2026'
+    >>> letters = Predictor.load(charset_model("letters"))
+    >>> letters.read_line("word.png").text
+    'WORD'
+    >>> read_math(Predictor.load(charset_model("math")), "sum.png").message
+    '12+7 = 19'
 """
 
 from __future__ import annotations
@@ -21,16 +26,23 @@ from typing import Any
 
 import numpy as np
 
-from inkdigit.errors import ModelNotFoundError
+from inkdigit.charsets import CHARSETS, KINDS, Charset, kind_of, mask_kinds
+from inkdigit.errors import CharsetError, ExpressionError, ModelNotFoundError
+from inkdigit.vision.lattice import DIGIT_RULES, LineRules, line_rules
 from inkdigit.vision.preprocess import PNG_SIGNATURE, preprocess
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
+# The bundled model of each character set but the digits (whose models are weights/*.onnx): chars/<name>.onnx.
+CHARSET_DIR = BUNDLED_DIR / "chars"
 # The first bundled model in this list is the default for predict, the API and both GUIs.
 DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
 # Readings of a number kept: the best and the alternatives offered beside it.
 NUMBER_READINGS = 3
 DIGITS = [str(d) for d in range(10)]  # the labels of a model whose metadata names none
+# An other-kind reading of a confusable character ("O" for "0") is reported when its probability is at least
+# the best's divided by this: within a factor of 5, a person should see both.
+CONFUSABLE_FACTOR = 5.0
 
 
 def usable_cores() -> int:
@@ -53,6 +65,32 @@ def default_model_name() -> str:
     if bundled:
         return next(iter(bundled))
     raise ModelNotFoundError(f"no bundled models in {BUNDLED_DIR}: run `make models`")
+
+
+def charset_model(name: str) -> Path:
+    """The bundled model of a character set ("digits": the default digit model); ModelNotFoundError (one line)
+    for an unknown set or one whose model is not installed."""
+    if name not in CHARSETS:
+        raise ModelNotFoundError(f"unknown character set {name!r} (known: {', '.join(CHARSETS)})")
+    if name == "digits":
+        return resolve_model(None)
+    path = CHARSET_DIR / f"{name}.onnx"
+    if not path.is_file():
+        raise ModelNotFoundError(f"no model for the {name!r} character set: {path} is missing (run `make models`)")
+    return path
+
+
+def parse_kinds(kinds: str | Any | None) -> frozenset[str] | None:
+    """Kinds of character to allow ("digit,letter", or an iterable of them) → a set, None for all; CharsetError
+    (one line) for an unknown kind."""
+    if kinds is None:
+        return None
+    names = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else [str(k) for k in kinds]
+    chosen = frozenset(k for k in names if k)
+    unknown = sorted(chosen - set(KINDS))
+    if unknown or not chosen:
+        raise CharsetError(f"unknown kind {', '.join(unknown) or repr(kinds)}: use {', '.join(KINDS)}")
+    return chosen
 
 
 def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
@@ -255,6 +293,7 @@ class Predictor:
         self.metadata = _session_metadata(self.session)
         self.name: str = self.metadata.get("name") or self.path.stem
         self.labels: list[str] = model_labels(self.session, self.metadata, self.path)
+        self.charset: Charset = _charset_of(self.metadata, self.labels)
         self.min_confidence = min_confidence
 
     @classmethod
@@ -295,10 +334,22 @@ class Predictor:
                                   image=image, text=self.labels[order[0]]))
         return out
 
-    def predict(self, image: Any, top_k: int = 3) -> Prediction:
-        """Read one digit from anything `preprocess` accepts; raises ImageError / NoInkError."""
+    def predict(self, image: Any, top_k: int = 3, *, kinds: Any = None) -> Prediction:
+        """Read one character (a digit, for a digit model) from anything `preprocess` accepts; raises ImageError /
+        NoInkError. `kinds` ("digit", "letter", "symbol": a set, or a comma-separated string) restricts the answer
+        to those kinds of label (see `charsets.mask_kinds`); CharsetError for an unknown kind or one the model's
+        set has none of."""
+        allowed = parse_kinds(kinds)
         x = preprocess(image)
-        return self.prediction(self.predict_arrays(x)[0], x, top_k)
+        probs = self.predict_arrays(x)
+        return self.prediction(self.masked(probs, allowed)[0] if allowed else probs[0], x, top_k)
+
+    def masked(self, probs: np.ndarray, kinds: frozenset[str]) -> np.ndarray:
+        """Probabilities [N,K] with every label of a kind not in `kinds` at 0, rows renormalised."""
+        try:
+            return mask_kinds(self.charset, probs, kinds)
+        except ValueError as e:
+            raise CharsetError(str(e)) from None
 
     def predict_many(self, images: list[Any], top_k: int = 3) -> list[Prediction]:
         """Read many single-digit images in one batched model call."""
@@ -311,11 +362,33 @@ class Predictor:
         """Read a written number (digits side by side), left to right; the model decides which ink is one
         digit (see vision/segment.py). `atoms`: boolean masks over the picture, one per group of strokes that
         belongs to one character (never split). Raises NoInkError when blank, ImageError when unreadable."""
+        return self._read_line(image, top_k, atoms, self.predict_arrays, whole_digit_verifier(), DIGIT_RULES)
+
+    def read_line(self, image: Any, top_k: int = 3, *, atoms: list[np.ndarray] | None = None, kinds: Any = None
+                  ) -> NumberPrediction:
+        """Read a line of characters (a word, an expression, a number), left to right: `predict_number` for any
+        label list. The geometry follows the labels (`vision.lattice.line_rules`: symbols of any size, wider
+        letters, dots kept); the whole-digit verifier joins in only for a digit model. `kinds` restricts every
+        character as in `predict`. Raises NoInkError when blank, ImageError when nothing reads."""
+        allowed = parse_kinds(kinds)
+        score = self.predict_arrays
+        if allowed is not None:
+            self.masked(np.ones((1, len(self.labels)), np.float32), allowed)  # an impossible `kinds` fails first
+
+            def score(x: np.ndarray) -> np.ndarray:
+                return self.masked(self.predict_arrays(x), allowed)
+
+        rules = line_rules(self.labels, allowed)
+        # The verifier learnt what one whole digit looks like: it joins in where only digits are read.
+        check = whole_digit_verifier() if rules is DIGIT_RULES else None
+        return self._read_line(image, top_k, atoms, score, check, rules)
+
+    def _read_line(self, image: Any, top_k: int, atoms: list[np.ndarray] | None, score: Any,
+                   check: Predictor | None, rules: LineRules) -> NumberPrediction:
         from inkdigit.vision.segment import read_number
 
-        check = whole_digit_verifier()
-        readings = read_number(image, self.predict_arrays, n_best=NUMBER_READINGS, atoms=atoms,
-                               verify=check.predict_arrays if check is not None else None)
+        readings = read_number(image, score, n_best=NUMBER_READINGS, atoms=atoms,
+                               verify=check.predict_arrays if check is not None else None, rules=rules)
         best = readings[0]
         xs = np.stack([p.image for p in best.pieces])
         number = self._number(self.predictions(best.probabilities, xs, top_k), [p.box for p in best.pieces])
@@ -336,4 +409,79 @@ class Predictor:
 
     def _text(self, labels: list[int]) -> str:
         return "".join(self.labels[c] for c in labels)
+
+    def confusables(self, pred: Prediction) -> list[tuple[str, float]]:
+        """Readings of another kind that look like the answer ("O" for "0" in alnum) and are at least
+        1/CONFUSABLE_FACTOR as likely, most likely first; [] for a set without such pairs."""
+        kind = kind_of(pred.text)
+        found = []
+        for other in self.charset.confusable_with(pred.text):
+            if kind_of(other) != kind and other in self.labels:
+                p = pred.probabilities[self.labels.index(other)]
+                if p > 0 and p * CONFUSABLE_FACTOR >= pred.confidence:
+                    found.append((other, p))
+        return sorted(found, key=lambda t: -t[1])
+
+    def char_answer(self, pred: Prediction, preview: bool = False) -> dict[str, Any]:
+        """One character as the API and the CLI answer it: its text, kind, confidence, top k and confusables."""
+        d: dict[str, Any] = {
+            "text": pred.text, "kind": kind_of(pred.text), "confidence": round(pred.confidence, 6),
+            "unsure": pred.unsure, "top_k": self._texts(pred.top_k),
+            "confusable": [{"text": t, "probability": round(p, 6)} for t, p in self.confusables(pred)],
+        }
+        if preview:
+            d["preview_png"] = png_data_url(pred.image)
+        return d
+
+    def line_answer(self, line: NumberPrediction) -> dict[str, Any]:
+        """A read line as the API and the CLI answer it: text, confidence, each character with its box."""
+        return {"text": line.text, "confidence": round(line.confidence, 6), "unsure": line.unsure,
+                "chars": [{"text": p.text, "confidence": round(p.confidence, 6), "unsure": p.unsure,
+                           "top_k": self._texts(p.top_k), "box": list(b)} for p, b in zip(line.digits, line.boxes)],
+                "alternatives": [{"text": t, "confidence": round(c, 6)} for t, c in line.alternatives]}
+
+    def _texts(self, top_k: list[tuple[int, float]]) -> list[dict[str, Any]]:
+        return [{"text": self.labels[k], "probability": round(p, 6)} for k, p in top_k]
+
+
+@dataclass
+class MathReading:
+    """A written line of arithmetic: what was read, and what it evaluates to (see `read_math`)."""
+
+    line: NumberPrediction
+    expression: str  # the symbols read, as evaluated
+    value: str | None  # the left side's value as shown ("19", "3.5", "≈0.3333333333"); None when it fails
+    holds: bool | None  # for "a=b": whether it is true; None when there is nothing to check or it fails
+    message: str  # one line: "12+7 = 19", "2+2=5 is false: 2+2 = 4", or what is wrong ("division by zero ...")
+    ok: bool  # whether the line evaluated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expression": self.expression, "value": self.value, "holds": self.holds, "message": self.message,
+                "ok": self.ok}
+
+
+def read_math(predictor: Predictor, image: Any, *, atoms: list[np.ndarray] | None = None, top_k: int = 3
+              ) -> MathReading:
+    """Read a written line with a math model (`Predictor.read_line`) and evaluate it (`inkdigit.mathexpr`,
+    never Python's eval). A line that was read but does not evaluate ("7÷0", "2+") is a MathReading with `ok`
+    False and the evaluator's message; blank or unreadable ink raises NoInkError / ImageError as reading does."""
+    from inkdigit.mathexpr import evaluate
+
+    line = predictor.read_line(image, top_k, atoms=atoms)
+    try:
+        ev = evaluate(line.text)
+    except ExpressionError as e:
+        return MathReading(line, line.text, None, None, str(e), False)
+    return MathReading(line, ev.expression, ev.shown, ev.holds, ev.text, True)
+
+
+def _charset_of(metadata: dict, labels: list[str]) -> Charset:
+    """The character set a model reads: the one its metadata names, or any whose labels are the model's; else a
+    set made of its labels (a foreign model)."""
+    named = metadata.get("charset")
+    known = [CHARSETS[named]] if isinstance(named, str) and named in CHARSETS else []
+    for charset in known + list(CHARSETS.values()):
+        if list(charset.labels) == labels:
+            return charset
+    return Charset(str(named or "custom"), "the model's own labels", tuple(labels))
 

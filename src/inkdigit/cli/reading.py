@@ -1,6 +1,9 @@
 """Read image files, folders or stdin for `inkdigit predict`, in batches over worker processes.
 
-A table by default, JSON lines with --json.
+A table by default, JSON lines with --json. A digit model answers as it always has; a model of another
+character set (`--charset`, or a model whose labels are not the digits) answers with each label's text, its
+kind and its confusable readings; `--text` reads lines, and a math model's lines are evaluated (a line that
+does not evaluate is an error for that input).
 Unreadable inputs are reported one line each on stderr while the rest are still read; the exit code is
 1 if any input failed, else 0.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inkdigit.errors import CliError
-from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, Predictor, usable_cores
+from inkdigit.inference import DEFAULT_MIN_CONFIDENCE, DIGITS, Predictor, charset_model, read_math, usable_cores
 from inkdigit.vision.preprocess import MAX_FILE_BYTES, ImageError, ImageTooLargeError, preprocess, read_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
@@ -110,6 +113,9 @@ class _Job:
     number: bool
     json: bool
     width: int  # of the file column in the table
+    text: bool = False  # read lines of characters
+    chars: bool = False  # answer with label texts, kinds and confusables (not a digit model's fields)
+    evaluate: bool = False  # evaluate each line read (a math model)
 
 
 _worker_predictor = None  # the model of a worker process, loaded once by _start_worker
@@ -126,12 +132,14 @@ def _read_batch(names: list[str], job: _Job, predictor=None) -> tuple[list[str],
     predictor = predictor or _worker_predictor
     if job.number:
         return _number_lines(predictor, names, job)
+    if job.text:
+        return _text_lines(predictor, names, job)
     prepared = [_prepare(n) for n in names]
     good = [(n, v) for n, v in prepared if not isinstance(v, str)]
     errors = [(n, v) for n, v in prepared if isinstance(v, str)]
     if not good:
         return [], errors
-    return _digit_lines(predictor, good, job), errors
+    return (_char_lines if job.chars else _digit_lines)(predictor, good, job), errors
 
 
 def _worker_count(names: list[str]) -> int:
@@ -174,6 +182,13 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
         raise CliError("--min-confidence must be between 0 and 1")
     min_conf = args.min_confidence if args.min_confidence is not None else DEFAULT_MIN_CONFIDENCE
+    charset = getattr(args, "charset", None)
+    text = getattr(args, "text", False)
+    if charset is not None and args.model is not None:
+        raise CliError("give --model or --charset, not both")
+    if text and args.number:
+        raise CliError("give --number or --text, not both")
+    model = charset_model(charset) if charset is not None else args.model  # one line for an unknown set
     items = list(expand_inputs(args.inputs))
     if sum(1 for n, _ in items if n == "-") > 1:
         raise CliError("'-' (stdin) can be given only once")
@@ -181,13 +196,16 @@ def run_predict(args: argparse.Namespace) -> int:
     # One ORT thread when workers will be forked: no thread of ONNX Runtime may exist at fork time. This
     # session also checks the model before any input is read (a bad --model is one error, not one per file).
     workers = _worker_count(pending)
-    predictor = Predictor.load(args.model, min_confidence=min_conf, threads=1 if workers else None)
+    predictor = Predictor.load(model, min_confidence=min_conf, threads=1 if workers else None)
+    chars = charset is not None or predictor.labels != DIGITS
     job = _Job(model=str(predictor.path), min_confidence=min_conf, top_k=args.top_k, number=args.number,
-               json=args.json, width=max([len(n) for n, _ in items] + [4]))
+               json=args.json, width=max([len(n) for n, _ in items] + [4]), text=text, chars=chars,
+               evaluate=text and predictor.charset.name == "math")
     out = sys.stdout
     if not args.json:
-        head = "number" if args.number else "digit"
-        out.write(f"{'file':<{job.width}}  {head:>6}  {'conf':>6}  {'':9}  top-{args.top_k}\n")
+        head = "number" if args.number else "text" if text else "char" if chars else "digit"
+        last = "value" if job.evaluate else "chars" if text else f"top-{args.top_k}"
+        out.write(f"{'file':<{job.width}}  {head:>6}  {'conf':>6}  {'':9}  {last}\n")
     failures = 0
     for n, err in items:
         if err is not None:
@@ -219,6 +237,52 @@ def _digit_lines(predictor, good: list[tuple[str, np.ndarray]], job: _Job) -> li
             flag = "not sure" if pred.unsure else ""
             lines.append(f"{name:<{job.width}}  {pred.label:>6}  {_fmt_conf(pred.confidence)}  {flag:<9}  {top}")
     return lines
+
+
+def _char_lines(predictor, good: list[tuple[str, np.ndarray]], job: _Job) -> list[str]:
+    """Single characters of any set: the label's text, its kind, and the confusable readings of another kind."""
+    xs = np.stack([v for _, v in good])
+    probs = predictor.predict_arrays(xs)
+    lines = []
+    for (name, _), pred in zip(good, predictor.predictions(probs, xs, job.top_k)):
+        answer = predictor.char_answer(pred)
+        if job.json:
+            lines.append(json.dumps({"file": name, **answer, "charset": predictor.charset.name}, ensure_ascii=False))
+            continue
+        top = "  ".join(f"{t['text']}:{100 * t['probability']:.1f}%" for t in answer["top_k"])
+        also = "".join(f"  (or {c['text']}: {100 * c['probability']:.1f}%)" for c in answer["confusable"])
+        flag = "not sure" if pred.unsure else ""
+        lines.append(f"{name:<{job.width}}  {pred.text:>6}  {_fmt_conf(pred.confidence)}  {flag:<9}  {top}{also}")
+    return lines
+
+
+def _text_lines(predictor, names: list[str], job: _Job) -> tuple[list[str], list[tuple[str, str]]]:
+    """Read each input as a line of characters; with a math model, evaluate it (a line that does not evaluate
+    is that input's error, after its JSON line)."""
+    lines, errors = [], []
+    for name in names:
+        try:
+            data = _read_source(name)
+            math = read_math(predictor, data, top_k=job.top_k) if job.evaluate else None
+            line = math.line if math is not None else predictor.read_line(data, job.top_k)
+        except ImageError as e:
+            errors.append((name, str(e)))
+            continue
+        except OSError as e:
+            errors.append((name, e.strerror or str(e)))
+            continue
+        if job.json:
+            answer = {"file": name, **predictor.line_answer(line), "charset": predictor.charset.name}
+            lines.append(json.dumps({**answer, **math.to_dict()} if math is not None else answer, ensure_ascii=False))
+        if math is not None and not math.ok:
+            errors.append((name, f"read {math.expression!r}: {math.message}"))
+            continue
+        if not job.json:
+            per = " ".join(f"{p.text}({100 * p.confidence:.0f}%)" for p in line.digits)
+            flag = "not sure" if line.unsure else ""
+            last = math.message if math is not None else per
+            lines.append(f"{name:<{job.width}}  {line.text:>6}  {_fmt_conf(line.confidence)}  {flag:<9}  {last}")
+    return lines, errors
 
 
 def _number_lines(predictor, names: list[str], job: _Job) -> tuple[list[str], list[tuple[str, str]]]:

@@ -1,4 +1,5 @@
-"""The FastAPI app: the drawing page, its API docs, and the JSON API for reading digits and numbers.
+"""The FastAPI app: the drawing page, its API docs, and the JSON API for reading digits and numbers, and
+characters of any set (letters, alnum, math), lines of them, and sums to evaluate.
 
 Starting server processes is `start.py`'s job; what each failure answers is `errors.py`'s.
 """
@@ -7,19 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from inkdigit.charsets import CHARSETS, KINDS
 from inkdigit.server import errors, memory, schemas, work
 from inkdigit.server.bodies import read_batch, read_input
 from inkdigit.server.hosts import ANY_HOST, HostCheck
-from inkdigit.server.options import ReadOptions, read_options
+from inkdigit.server.options import (
+    PREVIEW_DEFAULT,
+    PREVIEW_PARAM,
+    TOP_K_DEFAULT,
+    TOP_K_MAX,
+    TOP_K_MIN,
+    TOP_K_PARAM,
+    ReadOptions,
+    read_options,
+)
 from inkdigit.server.registry import ModelRegistry
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -32,6 +43,13 @@ PAGE_CSP = (
 )
 
 ReadOptionsParam = Annotated[ReadOptions, Depends(read_options)]
+# The character routes' parameters: an unknown charset is a 422 naming the known ones (FastAPI's check).
+CharsetName = Literal[tuple(CHARSETS)]  # type: ignore[valid-type]
+CHARSET_PARAM = "The character set to read with (`GET /api/charsets`): " + ", ".join(CHARSETS) + "."
+KINDS_PARAM = (f"Only answer with these kinds of character, comma-separated ({', '.join(KINDS)}); all of the "
+               "set's when left out.")
+TopK = Annotated[int, Query(ge=TOP_K_MIN, le=TOP_K_MAX, description=TOP_K_PARAM)]
+Kinds = Annotated[str | None, Query(description=KINDS_PARAM, max_length=64)]
 
 
 def create_app(
@@ -44,6 +62,7 @@ def create_app(
     lister: Callable[[], list[dict]] | None = None,
     keep_trying: bool = False,
     allowed_hosts: Iterable[str] = (ANY_HOST,),
+    charset_loader: Callable[[str], Any] | None = None,
 ) -> FastAPI:
     """Build the app and load ``model`` (name or path; None = default) now, so a bad one fails here.
 
@@ -51,12 +70,13 @@ def create_app(
     saved; `serve` uses more cores by running several such processes. ``keep_trying``: a default model whose
     file does not load is answered with 503 and tried again with back-off instead of failing here (registry.py;
     uvicorn's worker processes). ``loader``/``lister`` replace ``Predictor.load``/``available_models`` (tests
-    inject fakes).
+    inject fakes); ``charset_loader`` replaces loading a character set's bundled model by its name.
     ``allowed_hosts``: the Host headers answered, any other is a 400 (hosts.py; ``"*"``: any).
     """
     from inkdigit import __version__
 
-    registry = ModelRegistry(model, loader=loader, lister=lister, keep_trying=keep_trying)
+    registry = ModelRegistry(model, loader=loader, lister=lister, keep_trying=keep_trying,
+                             charset_loader=charset_loader)
 
     app = FastAPI(
         title="inkdigit",
@@ -79,6 +99,7 @@ def create_app(
     errors.add_handlers(app)
     _add_pages(app)
     _add_api(app, registry, max_bytes, max_batch_bytes)
+    _add_char_api(app, registry, max_bytes)
     _answer_head(app)
     return app
 
@@ -202,6 +223,86 @@ def _add_api(app: FastAPI, registry: ModelRegistry, max_bytes: int, max_batch_by
         uploads = await read_batch(request, max_bytes, max_batch_bytes)
         await model_ready(registry)
         return json_response(await work.predict_batch(request, registry, uploads, *options))
+
+
+def _add_char_api(app: FastAPI, registry: ModelRegistry, max_bytes: int) -> None:
+    """The routes for characters of any set. Each returns its answer model (schemas.py), which FastAPI checks
+    and documents; fields sent only sometimes (`preview_png`) are left out when not set."""
+
+    @app.get(
+        "/api/charsets",
+        tags=["characters"],
+        summary="List the character sets",
+        response_model=schemas.CharsetList,
+        responses=schemas.UNAVAILABLE_RESPONSE,
+        description=schemas.CHARSETS_DESCRIPTION,
+    )
+    async def charsets() -> schemas.CharsetList:
+        await model_ready(registry)
+        return schemas.CharsetList(**await anyio.to_thread.run_sync(work.charsets, registry))
+
+    @app.post(
+        "/api/predict/char",
+        tags=["characters"],
+        summary="Read one character (a letter, a digit or a symbol)",
+        response_model=schemas.CharOut,
+        response_model_exclude_unset=True,
+        responses=schemas.CHAR_ERROR_RESPONSES,
+        openapi_extra=schemas.image_body("The image of one handwritten character."),
+        description=schemas.CHAR_DESCRIPTION,
+    )
+    async def predict_char(
+        request: Request,
+        charset: Annotated[CharsetName, Query(description=CHARSET_PARAM)] = "letters",
+        top_k: TopK = TOP_K_DEFAULT,
+        preview: bool = Query(PREVIEW_DEFAULT, description=PREVIEW_PARAM),
+        kinds: Kinds = None,
+    ) -> schemas.CharOut:
+        source = await read_input(request, max_bytes)
+        predictor = await charset_ready(registry, charset)
+        return schemas.CharOut(**work.predict_char(predictor, source, charset, top_k, preview, kinds))
+
+    @app.post(
+        "/api/predict/text",
+        tags=["characters"],
+        summary="Read a line of characters (a word, a code, an expression)",
+        response_model=schemas.TextOut,
+        responses=schemas.CHAR_ERROR_RESPONSES,
+        openapi_extra=schemas.image_body("An image of characters written side by side, left to right."),
+        description=schemas.TEXT_DESCRIPTION,
+    )
+    async def predict_text(
+        request: Request,
+        charset: Annotated[CharsetName, Query(description=CHARSET_PARAM)] = "alnum",
+        top_k: TopK = TOP_K_DEFAULT,
+        kinds: Kinds = None,
+    ) -> schemas.TextOut:
+        source = await read_input(request, max_bytes)
+        predictor = await charset_ready(registry, charset)
+        return schemas.TextOut(**work.predict_text(predictor, source, charset, top_k, kinds))
+
+    @app.post(
+        "/api/predict/math",
+        tags=["characters"],
+        summary="Read a written sum and evaluate it",
+        response_model=schemas.MathOut,
+        responses=schemas.CHAR_ERROR_RESPONSES,
+        openapi_extra=schemas.image_body("An image of a line of arithmetic (digits and + − × ÷ = ( ) .)."),
+        description=schemas.MATH_DESCRIPTION,
+    )
+    async def predict_math(request: Request, top_k: TopK = TOP_K_DEFAULT) -> schemas.MathOut:
+        source = await read_input(request, max_bytes)
+        predictor = await charset_ready(registry, "math")
+        return schemas.MathOut(**work.predict_text(predictor, source, "math", top_k, math=True))
+
+
+async def charset_ready(registry: ModelRegistry, name: str) -> Any:
+    """The predictor of a character set, loading it in a thread the first time (as `model_ready` does)."""
+    if name == "digits":
+        await model_ready(registry)
+    if registry.charset_ready(name):
+        return registry.charset(name)
+    return await anyio.to_thread.run_sync(registry.charset, name)
 
 
 async def model_ready(registry: ModelRegistry) -> None:

@@ -20,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from inkdigit.errors import (
+    CharsetError,
+    ExpressionError,
     ImageError,
     ImageTooLargeError,
     ModelNotFoundError,
@@ -70,6 +72,10 @@ class DeadlineError(UnavailableError):
     """A request's work ran past its deadline (see work.py)."""
 
 
+class CharsetUnavailableError(UnavailableError):
+    """A character set's model is not installed, or does not load (see registry.py)."""
+
+
 # Exception kind → status. A kind not listed here takes the status of its nearest listed base class.
 STATUSES: dict[type[BaseException], int] = {
     BadBodyError: 422,
@@ -86,6 +92,8 @@ STATUSES: dict[type[BaseException], int] = {
     StrokesTooLargeError: 413,  # too many strokes or points, too large a canvas
     DecompressionBombError: 413,  # Pillow's own refusal, should a decoder path raise it unwrapped
     RequestValidationError: 422,  # a bad query parameter
+    CharsetError: 422,  # an unknown kind of character, or one the character set has none of
+    ExpressionError: 422,  # a line that does not evaluate, where it is an error (/api/predict/math answers 200)
 }
 
 

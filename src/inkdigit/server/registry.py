@@ -4,6 +4,9 @@ A server process started with ``keep_trying`` (uvicorn's worker processes: see s
 default model's file does not load, which would only have the supervisor start another one that fails the
 same way: it serves, answers 503 with the reason, logs each failed try, and tries again after 1, 2, 4 ... up
 to 60 seconds, so a file put right comes back without a restart.
+
+The models of the character sets (letters, alnum, math: `inference.charset_model`) load on first use; "digits"
+is the default model. A set whose model is not installed is a 503 naming the missing file.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from inkdigit.errors import one_line
-from inkdigit.server.errors import ModelUnavailableError, UnknownModelError
+from inkdigit.errors import ModelNotFoundError, one_line
+from inkdigit.server.errors import CharsetUnavailableError, ModelUnavailableError, UnknownModelError
 
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 60.0
@@ -40,9 +43,15 @@ class ModelRegistry:
         *,
         keep_trying: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        charset_loader: Callable[[str], Any] | None = None,
     ) -> None:
+        from inkdigit import inference
+
+        # A character set's model by set name ("digits" is never asked: it is the default model).
+        self._charset_loader = charset_loader or (
+            lambda name: inference.Predictor(inference.charset_model(name), threads=1))
+        self._charsets: dict[str, Any] = {}
         if loader is None or lister is None:
-            from inkdigit import inference
 
             if keep_trying and loader is None:
                 # A name that is neither a bundled model nor a file is a wrong setting, not a broken file: the
@@ -149,6 +158,29 @@ class ModelRegistry:
                 predictor = self._loader(name)
                 self._loaded[name] = predictor
         return predictor
+
+    def charset(self, name: str) -> Any:
+        """The predictor of a character set ("digits": the default model), loaded on first use (not on an event
+        loop: it takes a while); CharsetUnavailableError (503) when the set's model is missing or broken."""
+        if name == "digits":
+            return self.default
+        predictor = self._charsets.get(name)
+        if predictor is not None:
+            return predictor
+        with self._lock:
+            predictor = self._charsets.get(name)
+            if predictor is None:
+                try:
+                    predictor = self._charset_loader(name)
+                except ModelNotFoundError as exc:
+                    raise CharsetUnavailableError(f"the {name!r} character set is unavailable: {one_line(exc)}"
+                                                  ) from None
+                self._charsets[name] = predictor
+        return predictor
+
+    def charset_ready(self, name: str) -> bool:
+        """Whether `charset(name)` answers without loading anything."""
+        return name in self._charsets or (name == "digits" and self.ready)
 
     def _set_default(self, predictor: Any) -> None:
         self._loaded[predictor.name] = predictor

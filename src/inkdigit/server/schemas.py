@@ -6,11 +6,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inkdigit.inference import CONFUSABLE_FACTOR
 from inkdigit.vision.strokes import DEFAULT_BRUSH, MAX_POINTS, MAX_SIDE, MAX_STROKES, MIN_SIDE
 
 API_DESCRIPTION = f"""\
 Read handwritten digits: send an image, get back the digit, how sure the model is, and the
-probability of every class 0-9.
+probability of every class 0-9. Letters and symbols have their own routes (tag `characters`): one character
+of a set (`/api/predict/char?charset=letters|alnum|math|digits`), a line of them (`/api/predict/text`), and a
+written sum read and evaluated (`/api/predict/math`); `GET /api/charsets` lists the sets.
 
 **Sending an image** (every `POST` endpoint that reads one image accepts all three):
 
@@ -22,8 +25,8 @@ probability of every class 0-9.
 Dark ink on light paper and light ink on dark paper are both fine; photos, scans and canvas drawings
 of any size are scaled down to the 28x28 MNIST input on the server.
 
-**Sending a drawing as strokes** (digital ink, as a pen or finger wrote it; `/api/predict` and
-`/api/predict/number`): JSON `{{"strokes": [[[x, y], ...], ...], "width": W, "height": H}}`, each stroke the
+**Sending a drawing as strokes** (digital ink, as a pen or finger wrote it; every route that reads one
+image): JSON `{{"strokes": [[[x, y], ...], ...], "width": W, "height": H}}`, each stroke the
 points from pen-down to pen-up in pixels of a W x H canvas (a third number per point, a time, is allowed),
 and optionally `"brush"`, the pen's width in pixels (one number, or one per stroke;
 {DEFAULT_BRUSH:.0%} of the shorter side by default). The server paints it with the drawing page's round pen,
@@ -42,6 +45,7 @@ or, a "1" as one stroke: `curl -s -H 'Content-Type: application/json' -d
 
 TAGS = [
     {"name": "read", "description": "Read digits from images."},
+    {"name": "characters", "description": "Read letters and symbols: one character, a line, a sum to evaluate."},
     {"name": "models", "description": "The models this server can use."},
     {"name": "service", "description": "Service health."},
 ]
@@ -215,6 +219,127 @@ class Health(BaseModel):
     version: str = Field(..., description="The inkdigit version serving.")
 
 
+CHARSETS_DESCRIPTION = """\
+The character sets this server reads (`digits`, `letters`, `alnum`, `math`), each with its labels in the
+order of its model's outputs and the model that reads it (`null` when that model is not installed: reading with
+the set is then a 503). Letters are upper and lower case merged ("A" stands for A and a); `alnum` is EMNIST
+balanced's 47 classes (digits, A-Z and a b d e f g h n q r t, the other lower-case letters merged into their
+capitals).
+"""
+
+CHAR_DESCRIPTION = f"""\
+Reads the one character in the image with the model of `charset` (`letters` by default). `text` is the
+answer, `kind` its kind (`digit`, `letter` or `symbol`). `kinds` (comma-separated, e.g. `letter` or
+`digit,letter`) restricts the answer to those kinds: a letters-only or digits-only reading never answers with
+the other kind. `confusable` lists readings of another kind that look alike and are at least
+1/{CONFUSABLE_FACTOR:g} as likely as the answer ("O" for "0" with `alnum`); it is empty otherwise. A blank
+image is a 422, an unknown `charset` or `kinds` a 422, a set whose model is not installed a 503.
+"""
+
+TEXT_DESCRIPTION = """\
+Reads a line of characters (a word, a code, an expression), left to right, with the model of `charset`
+(`alnum` by default). The ink is cut into candidate pieces and the model decides which pieces make one
+character (a drawing's strokes are never cut; the dot of an i, the bars of "=" and the dots of "÷" make one
+character). Each entry of `chars` has its `box`, `[x0, y0, x1, y1]` in the sent image's (or canvas's) pixels;
+`alternatives` are the next-best readings.
+"""
+
+MATH_DESCRIPTION = """\
+Reads a written line of arithmetic with the `math` model (digits and + − × ÷ = ( ) .) and evaluates it
+exactly with the server's own parser (never Python's eval): "12+7=" gives `value` "19" and `message`
+"12+7 = 19"; "2+2=5" gives `holds` false. A line that was read but does not evaluate ("7÷0", "12+") is a 200
+with `ok` false and the evaluator's one-line `message`; blank or unreadable ink is a 422 as on the other routes.
+"""
+
+
+class CharsetInfo(BaseModel):
+    """One character set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., examples=["letters"])
+    description: str = Field(..., description="What the set holds.")
+    labels: list[str] = Field(..., description="The set's labels, in the order of its model's outputs.")
+    model: str | None = Field(..., description="The model that reads it; null when it is not installed.")
+
+
+class CharsetList(BaseModel):
+    """The character sets this server reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    charsets: list[CharsetInfo]
+
+
+class TextProbability(BaseModel):
+    """One reading of a character and its probability."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The label read.", examples=["A"])
+    probability: float = Field(..., ge=0, le=1, description="Its probability.")
+
+
+class CharOut(BaseModel):
+    """What the model read from one character."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The label read.", examples=["A"])
+    kind: str = Field(..., description="Its kind: `digit`, `letter` or `symbol`.", examples=["letter"])
+    confidence: float = Field(..., ge=0, le=1, description="Probability of `text`.")
+    unsure: bool = Field(..., description="True when `confidence` is below the model's threshold.")
+    top_k: list[TextProbability] = Field(..., description="The `top_k` most likely labels, most likely first.")
+    confusable: list[TextProbability] = Field(..., description="Readings of another kind that look alike and are "
+                                              "close to the answer (\"O\" for \"0\"); may be empty.")
+    charset: str = Field(..., description="The character set read with.", examples=["letters"])
+    model: str = Field(..., description="The model that answered.")
+    elapsed_ms: float = Field(..., description="Server time in milliseconds.")
+    preview_png: str = Field(None, description="Only with `preview=true`: the 28x28 model input (PNG data URL).")
+
+
+class TextCharOut(BaseModel):
+    """One character of a line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The label read.")
+    confidence: float = Field(..., ge=0, le=1, description="Probability of `text`.")
+    unsure: bool = Field(..., description="True when `confidence` is below the model's threshold.")
+    top_k: list[TextProbability] = Field(..., description="The `top_k` most likely labels.")
+    box: list[int] = Field(..., min_length=4, max_length=4,
+                           description="`[x0, y0, x1, y1]` of this character in the sent image's pixels.")
+
+
+class TextOut(BaseModel):
+    """What the model read from a line of characters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The characters read, left to right.", examples=["CAT"])
+    confidence: float = Field(..., ge=0, le=1, description="Confidence in the whole line (product of its "
+                              "characters').")
+    unsure: bool = Field(..., description="True when any character is unsure.")
+    chars: list[TextCharOut] = Field(..., description="Each character, left to right, with its box.")
+    alternatives: list[AlternativeOut] = Field(..., description="Up to 2 next-best readings, best first.")
+    charset: str = Field(..., description="The character set read with.", examples=["alnum"])
+    model: str = Field(..., description="The model that answered.")
+    elapsed_ms: float = Field(..., description="Server time in milliseconds.")
+
+
+class MathOut(TextOut):
+    """A written line of arithmetic, read and evaluated."""
+
+    expression: str = Field(..., description="The symbols read, as evaluated.", examples=["12+7="])
+    value: str | None = Field(..., description="The value of the left side as shown (\"19\", \"3.5\", "
+                              "\"≈0.3333333333\"); null when the line does not evaluate.", examples=["19"])
+    holds: bool | None = Field(..., description="For a line with two sides (\"2+2=4\"): whether it is true; "
+                               "null otherwise.")
+    message: str = Field(..., description="One line: the result (\"12+7 = 19\") or what is wrong (\"division "
+                         "by zero at symbol 2\").", examples=["12+7 = 19"])
+    ok: bool = Field(..., description="Whether the line evaluated.")
+
+
 class ErrorOut(BaseModel):
     """Every error answer."""
 
@@ -232,6 +357,14 @@ ERROR_RESPONSES: dict = {
     422: {"model": ErrorOut, "description": "Undecodable or blank image, malformed strokes, or a bad parameter."},
     503: {"model": ErrorOut, "description": "The server's model does not load now, or the request's work ran past "
           "its deadline (10 s); `Retry-After` says when the model is tried again."},
+}
+# The character routes: as the digit routes, and a 503 when the set's model is not installed.
+CHAR_ERROR_RESPONSES: dict = {
+    **{k: v for k, v in ERROR_RESPONSES.items() if k != 404},
+    422: {"model": ErrorOut, "description": "Undecodable or blank image, malformed strokes, an unknown `charset` "
+          "or `kinds`, or a bad parameter."},
+    503: {"model": ErrorOut, "description": "The character set's model is not installed or does not load, or the "
+          "request's work ran past its deadline."},
 }
 # /healthz and /api/models: their one error answer besides 405.
 UNAVAILABLE_RESPONSE: dict = {

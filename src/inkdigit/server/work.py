@@ -81,6 +81,57 @@ def predict_number(registry: ModelRegistry, source: bytes | Drawing, model: str 
     return result
 
 
+def charsets(registry: ModelRegistry) -> dict:
+    """The /api/charsets answer: each character set, its labels and the model that reads it (None: missing).
+    Reads the models' metadata: not on the event loop."""
+    from inkdigit.charsets import CHARSETS
+    from inkdigit.inference import CHARSET_DIR, model_metadata
+
+    out = []
+    for name, charset in CHARSETS.items():
+        if name == "digits":
+            model: str | None = registry.default.name
+        elif registry.charset_ready(name):
+            model = registry.charset(name).name
+        else:
+            path = CHARSET_DIR / f"{name}.onnx"
+            model = (model_metadata(path).get("name") or path.stem) if path.is_file() else None
+        out.append({"name": name, "description": charset.description, "labels": list(charset.labels),
+                    "model": model})
+    return {"charsets": out}
+
+
+def predict_char(predictor: Any, source: bytes | Drawing, charset: str, top_k: int, preview: bool,
+                 kinds: str | None) -> dict:
+    """One character of any set → the /api/predict/char answer."""
+    start = time.perf_counter()
+    data = strokes.render(source).picture if isinstance(source, Drawing) else source
+    pred = predictor.predict(data, top_k=top_k, kinds=kinds)
+    result = predictor.char_answer(pred, preview=preview)
+    result.update(charset=charset, model=predictor.name, elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
+    return result
+
+
+def predict_text(predictor: Any, source: bytes | Drawing, charset: str, top_k: int, kinds: str | None = None,
+                 math: bool = False) -> dict:
+    """A line of characters → the /api/predict/text answer; with `math`, read and evaluated → /api/predict/math."""
+    from inkdigit.inference import read_math
+
+    start = time.perf_counter()
+    picture, atoms = source, None
+    if isinstance(source, Drawing):
+        # As for a number: the strokes' groups are never cut (see predict_number).
+        rendered = strokes.render(source)
+        picture, atoms = rendered.picture, rendered.atoms()
+    if math:
+        reading = read_math(predictor, picture, atoms=atoms, top_k=top_k)
+        result = {**predictor.line_answer(reading.line), **reading.to_dict()}
+    else:
+        result = predictor.line_answer(predictor.read_line(picture, top_k, atoms=atoms, kinds=kinds))
+    result.update(charset=charset, model=predictor.name, elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
+    return result
+
+
 async def predict_batch(request: Request, registry: ModelRegistry, uploads: list[Upload], model: str | None,
                         top_k: int, preview: bool) -> dict:
     """Many single-digit uploads → the /api/predict/batch answer (a bad file is an item, not a failure).

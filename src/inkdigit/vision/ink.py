@@ -41,6 +41,8 @@ MIN_CONTRAST = 0.12  # weakest ink (fraction of the paper/ink luminance range) t
 # Ink mask level relative to the strong ink's contrast: low enough that a faint digit written next to
 # bold ones (a pencil stroke beside a marker) is still found.
 MASK_LEVEL = 0.25
+# Components under this fraction of the largest one's area are specks (noise, JPEG speckle, stray dots).
+SPECK_AREA = 0.05
 
 
 @dataclass
@@ -64,9 +66,11 @@ class Ink:
     comps: np.ndarray  # int [k,5]: x0, y0, x1, y1, area of each kept component
 
 
-def analyse_ink(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_SIDE) -> Ink:
+def analyse_ink(picture: Image.Image, size: tuple[int, int], side: int = ANALYSIS_SIDE, *,
+                min_area: float = SPECK_AREA) -> Ink:
     """Find the ink in a picture from `to_picture` (of a source `size` pixels): polarity, background, noise,
-    and the kept connected components.
+    and the kept connected components (those of at least `min_area` of the largest one's area: a line of
+    letters or symbols keeps smaller marks, its dots).
 
     The picture is reduced (a box mean) so its longer side is at most `side`; a reduction of 2 or more
     already averages out speckle, so only an unreduced picture is smoothed with a 3x3 mean.
@@ -121,7 +125,7 @@ def analyse_ink(picture: Image.Image, size: tuple[int, int], side: int = ANALYSI
     comps = component_stats(runs, label, k)
     # Drop specks: components far smaller than the largest one (noise, JPEG speckle, stray dots).
     areas = comps[:, 4]
-    keep = areas >= max(3 if factor == 1 else 1, 0.05 * float(areas.max()))
+    keep = areas >= max(3 if factor == 1 else 1, min_area * float(areas.max()))
     if not keep.all():
         new_index = np.cumsum(keep) - 1
         run_keep = keep[label]

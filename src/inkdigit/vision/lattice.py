@@ -2,11 +2,15 @@
 recognition-based best path, as in the check reader of LeCun, Bottou, Bengio & Haffner, 1998).
 
 The ink of a line is over-segmented into atoms, ordered left to right (:mod:`inkdigit.vision.segment`).
-Nodes are the boundaries between atoms, 0..n. A *character arc* i→j reads atoms i..j-1 as one digit; a
+Nodes are the boundaries between atoms, 0..n. A *character arc* i→j reads atoms i..j-1 as one character; a
 *skip arc* i→i+1 drops atom i as a speck. Geometry only prunes arcs that cannot be a digit and adds a mild
 log-prior; the recogniser scores every remaining arc, and a path's score is the sum over its arcs of
 log p(label) + prior - CHAR_PENALTY (skips cost their own price), so reading a stretch of ink as one digit
 or as two is compared on the same scale. The N best paths with distinct texts are kept (k-best Viterbi).
+
+The geometry was made for digits; `LineRules` says what it may assume about another label set (`line_rules`):
+symbols such as "." "−" "=" are read from ink of any size, letters are wider, the short-"1" rule is for sets
+with the digit 1. The ten digits get `DIGIT_RULES`, which is the behaviour the digit reader always had.
 
 This module is pure arithmetic on boxes and probabilities: no pictures, no model. The constants below were
 set on generated numbers (benchmarks/written_numbers.py, seeds 1 and 2, all categories), not on the seed
@@ -16,11 +20,14 @@ that is reported.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Arc", "Path", "best_paths", "build_arcs", "skip_costs"]
+from inkdigit.charsets import DIGIT, LETTER, SYMBOL, kind_of
+
+__all__ = ["DIGIT_RULES", "Arc", "LineRules", "Path", "best_paths", "build_arcs", "line_rules", "skip_costs"]
 
 # Every digit read costs this much (in log-probability): splitting a stretch of ink into two digits must
 # buy more than this in the recogniser's confidence, so one sure digit is not read as two sure halves.
@@ -70,6 +77,66 @@ ONE_SHORTER = 0.75
 WHOLE_WEIGHT = 0.5
 # Labels tried per character arc when looking for the N best texts.
 LABELS_PER_ARC = 3
+# Letters are wider than digits (M, W, m, w): a set with letters allows arcs this much wider before the
+# width prior and the width limit start.
+LETTER_WIDTH = 1.4
+# Small letters (a c e m n ...) are about half as tall as a line with capitals, ascenders or descenders: a set with
+# letters judges a candidate short from this fraction of SHORT_FROM and PARTIAL_SHORT_FROM.
+LETTER_HEIGHT = 0.75
+# Beyond digits there is no whole-character verifier, and the recogniser reads a row of small letters as one
+# wide one ("ckb" as "M"): with any label set but the digits, every pair of neighbouring marks that barely
+# overlap horizontally (see SEPARATE_OVERLAP) costs APART_PRICE to read as one character. A character's own
+# pieces overlap (the dot of an i, the bars of "=", the dots of "÷").
+APART_PRICE = 2.0
+# Where on the line a symbol's middle may be, as a fraction of the way from the line's top (0) to its baseline
+# (1), from the tall marks nearest it: a decimal point sits low, an operator in the middle; so neither is read
+# from the detached flag of a 5 or the tail of a 2.
+LEVELS: dict[str, tuple[float, float]] = {".": (0.6, 1.3), "+": (0.2, 0.85), "\u2212": (0.2, 0.85),
+                                          "×": (0.2, 0.85), "÷": (0.2, 0.85), "=": (0.2, 0.85)}
+# Dropping a mark costs at least this where symbols of any size are read: a dot is more likely a decimal point.
+DOT_SKIP_BASE = 1.0
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """What the geometry may assume about the characters of a label set (see `line_rules`)."""
+
+    ones: bool = True  # the short-"1" rule: a narrow mark shorter than its neighbour is a 1 beside it
+    apart: float = 0.0  # the price of reading two marks side by side as one character, whatever their heights
+    any_size: tuple[bool, ...] = ()  # per label: read from ink of any size (no short prior, even under MIN_HEIGHT)
+    levels: tuple[tuple[float, float] | None, ...] = ()  # per label: where its middle may be (see LEVELS)
+    width: float = 1.0  # scales MAX_WIDTH and WIDE_FROM
+    height: float = 1.0  # scales SHORT_FROM and PARTIAL_SHORT_FROM
+    dots: bool = False  # small marks are characters' parts (the dots of i, j, ÷, a decimal point), not specks
+
+    def sized(self, label: int) -> bool:
+        """Whether `label` may be read from ink of any size."""
+        return bool(self.any_size) and self.any_size[label]
+
+    def placed(self, label: int, level: float) -> bool:
+        """Whether `label` may be read from ink whose middle is at `level` on the line (see LEVELS)."""
+        span = self.levels[label] if self.levels else None
+        return span is None or span[0] <= level <= span[1]
+
+
+DIGIT_RULES = LineRules()
+
+
+def line_rules(labels: Sequence[str], kinds: Collection[str] | None = None) -> LineRules:
+    """The rules for a model's label list, of which only the labels of `kinds` are read (None: all):
+    `DIGIT_RULES` for digits alone; symbols are read from ink of any size; letters allow wider characters; the
+    short-"1" rule only where "1" is read; dots are kept wherever anything but digits is read."""
+    kinds_of = [kind_of(label) for label in labels]
+    read = [kinds is None or k in kinds for k in kinds_of]
+    used = {k for k, r in zip(kinds_of, read, strict=True) if r}
+    if used <= {DIGIT}:
+        return DIGIT_RULES
+    sized = tuple(k == SYMBOL and r for k, r in zip(kinds_of, read, strict=True))
+    levels = tuple(LEVELS.get(label) if r else None for label, r in zip(labels, read, strict=True))
+    return LineRules(ones=DIGIT in used and "1" in labels, apart=APART_PRICE, any_size=sized if any(sized) else (),
+                     levels=levels if any(levels) else (), width=LETTER_WIDTH if LETTER in used else 1.0,
+                     height=LETTER_HEIGHT if LETTER in used else 1.0,
+                     dots=True)
 
 
 @dataclass(frozen=True)
@@ -81,6 +148,9 @@ class Arc:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end)
     prior: float  # <= 0
     small: bool  # shorter than SHORT_FROM: a digit only when the recogniser is sure
+    short: float = 0.0  # the part of -prior charged for being short, which a label of any size is spared
+    tiny: bool = False  # under MIN_HEIGHT: only a label of any size may be read from it
+    level: float = 0.5  # its middle, from the line's top (0) to its baseline (1); computed only for `rules.levels`
 
 
 @dataclass(frozen=True)
@@ -99,18 +169,22 @@ class Path:
         return math.exp(min(0.0, self.score - best.score) / PATH_TEMPERATURE)
 
 
-def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]]) -> list[Arc]:
+def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]],
+               rules: LineRules = DIGIT_RULES) -> list[Arc]:
     """The character arcs worth scoring over atoms with `boxes` (int [n,4], left to right), for a line of
-    digits `line` pixels tall.
+    characters `line` pixels tall.
 
     `cuts` are (left atom, right atom, strokes crossed) for each cut made through one piece of ink: an arc
     holding one side of a cut but not the other pays half its price (a path that makes the cut pays all).
+    With labels of any size (`rules.any_size`), arcs shorter than MIN_HEIGHT are kept too, marked `tiny`.
     """
     n = len(boxes)
     owner = list(range(n))  # the piece of ink (component) each atom was cut from
     for left, right, _ in sorted(cuts):
         owner[right] = owner[left]
     priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
+    max_width, wide_from, tiny_ok = MAX_WIDTH * rules.width, WIDE_FROM * rules.width, any(rules.any_size)
+    band = _Band(boxes, line) if rules.levels else None
     arcs = []
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
@@ -118,33 +192,38 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
             x0, y0 = int(part[:, 0].min()), int(part[:, 1].min())
             x1, y1 = int(part[:, 2].max()), int(part[:, 3].max())
             width, height = (x1 - x0) / line, (y1 - y0) / line
-            if width > MAX_WIDTH and j > i + 1:
+            if width > max_width and j > i + 1:
                 break  # adding atoms only widens it; a single atom may always be read (it cannot be split)
             gap = _largest_gap(part) / line
-            if height < MIN_HEIGHT or gap > MAX_GAP:
+            if (height < MIN_HEIGHT and not tiny_ok) or gap > MAX_GAP:
                 continue
             split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
-            short = PARTIAL_SHORT_FROM if split else SHORT_FROM
-            prior = -(WIDE_SLOPE * max(0.0, width - WIDE_FROM) + SHORT_SLOPE * max(0.0, short - height)
-                      + GAP_SLOPE * gap + sum(split) / 2 + SEPARATE_PRICE * _side_by_side(part, owner[i:j], line))
-            arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM))
+            short = SHORT_SLOPE * max(0.0, (PARTIAL_SHORT_FROM if split else SHORT_FROM) * rules.height - height)
+            pairs, apart = _side_by_side(part, owner[i:j], line, rules.ones)
+            prior = -(WIDE_SLOPE * max(0.0, width - wide_from) + short + GAP_SLOPE * gap + sum(split) / 2
+                      + SEPARATE_PRICE * pairs)
+            if apart and rules.apart:
+                prior -= rules.apart * apart
+            level = band.level((x0, y0, x1, y1)) if band is not None else 0.5
+            arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level))
     return arcs
 
 
-def skip_costs(boxes: np.ndarray, line: float) -> np.ndarray:
+def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -> np.ndarray:
     """The price of dropping each atom as a speck (float [n])."""
     size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / line
-    return SKIP_BASE + SKIP_SLOPE * np.maximum(0.0, size - SPECK_SIZE)
+    return (DOT_SKIP_BASE if rules.any_size else SKIP_BASE) + SKIP_SLOPE * np.maximum(0.0, size - SPECK_SIZE)
 
 
 def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int,
-               whole: np.ndarray | None = None) -> list[Path]:
+               whole: np.ndarray | None = None, rules: LineRules = DIGIT_RULES) -> list[Path]:
     """The `n_best` highest-scoring paths from node 0 to node n with distinct texts, best first.
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
     price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
-    one whole character (a verifier's), weighted by WHOLE_WEIGHT. Each node keeps its best partial paths, one
-    per text so far.
+    one whole character (a verifier's), weighted by WHOLE_WEIGHT. A label of any size (`rules`) is spared an
+    arc's short prior, and only such labels are read from a tiny arc. Each node keeps its best partial paths,
+    one per text so far.
     """
     keep = max(1, n_best)
     logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-12))
@@ -164,9 +243,10 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
             a = arcs[k]
             for c in labels[k].tolist():
                 lp = float(logp[k, c])
-                if a.small and lp < math.log(SMALL_MIN_PROBABILITY):
+                if (a.small and lp < math.log(SMALL_MIN_PROBABILITY)) or (a.tiny and not rules.sized(c)) \
+                        or not rules.placed(c, a.level):
                     continue
-                gain = lp + a.prior + float(bonus[k]) - CHAR_PENALTY
+                gain = lp + a.prior + float(bonus[k]) - CHAR_PENALTY + (a.short if rules.sized(c) else 0.0)
                 options += [(s + gain, text + (c,), steps + ((k, c),)) for s, text, steps in nodes[i]]
         nodes[j] = _distinct_best(options, keep)
     return [Path(score, steps) for score, _, steps in nodes[n]]
@@ -185,26 +265,63 @@ def _distinct_best(options: list, keep: int) -> list:
     return out
 
 
-def _side_by_side(part: np.ndarray, owners: list[int], line: float) -> int:
+def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool = True) -> tuple[int, int]:
     """How many neighbouring pairs of marks (whole pieces of ink) in these boxes look like two digits: they
-    barely overlap, and both are tall, or one is a stroke like a short "1" beside a taller mark."""
+    barely overlap, and both are tall, or (`ones`) one is a stroke like a short "1" beside a taller mark; and how
+    many marks, left to right, stand beside the marks before them: they barely overlap them horizontally but do
+    vertically (the dots of a "÷" lie over its bar, the dot of an i above its stem)."""
     if len(set(owners)) < 2:
-        return 0
+        return 0, 0
     marks: dict[int, list[int]] = {}
     for box, o in zip(part.tolist(), owners, strict=True):
         m = marks.setdefault(o, list(box))
         m[0], m[1], m[2], m[3] = min(m[0], box[0]), min(m[1], box[1]), max(m[2], box[2]), max(m[3], box[3])
-    count = 0
+    count = apart = 0
     ordered = sorted(marks.values(), key=lambda m: m[0])
+    reach, top, bottom = ordered[0][2], ordered[0][1], ordered[0][3]
     for a, b in zip(ordered[:-1], ordered[1:], strict=True):
+        apart += (min(reach, b[2]) - b[0] < SEPARATE_OVERLAP * (b[2] - b[0])
+                  and min(bottom, b[3]) - max(top, b[1]) >= SEPARATE_OVERLAP * min(b[3] - b[1], bottom - top))
+        reach, top, bottom = max(reach, b[2]), min(top, b[1]), max(bottom, b[3])
         if min(a[2], b[2]) - max(a[0], b[0]) >= SEPARATE_OVERLAP * min(a[2] - a[0], b[2] - b[0]):
             continue
         ha, hb = a[3] - a[1], b[3] - b[1]
         tall = min(ha, hb) >= SEPARATE_TALL * line
-        one = any(ONE_TALL * line <= h <= ONE_SHORTER * other and other >= SEPARATE_TALL * line
+        one = ones and any(ONE_TALL * line <= h <= ONE_SHORTER * other and other >= SEPARATE_TALL * line
                   and m[2] - m[0] <= ONE_NARROW * h for m, h, other in ((a, ha, hb), (b, hb, ha)))
         count += tall or one
-    return count
+    return count, apart
+
+
+class _Band:
+    """The line's top and baseline at any x: straight lines through the tops and the bottoms of the tall marks
+    (at least LINE_TALL line heights), each a Theil-Sen fit (the median of the pairwise slopes), so a sloping line
+    is followed and a piece cut out of a character does not pull it."""
+
+    LINE_TALL = 0.7
+
+    def __init__(self, boxes: np.ndarray, line: float) -> None:
+        tall = boxes[(boxes[:, 3] - boxes[:, 1]) >= self.LINE_TALL * line]
+        if len(tall) == 0:
+            tall = boxes
+        x = (tall[:, 0] + tall[:, 2]) / 2.0
+        self.top = _theil_sen(x, tall[:, 1].astype(np.float64))
+        self.bottom = _theil_sen(x, tall[:, 3].astype(np.float64))
+
+    def level(self, box: tuple[int, int, int, int]) -> float:
+        """Where the box's middle is: 0 at the line's top, 1 on its baseline."""
+        x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        top, bottom = self.top[0] * x + self.top[1], self.bottom[0] * x + self.bottom[1]
+        return (y - top) / max(bottom - top, 1.0)
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of the line through the points (x, y): the median pairwise slope, and the median
+    intercept under it."""
+    i, j = np.triu_indices(len(x), 1)
+    far = x[j] != x[i]
+    slope = float(np.median((y[j] - y[i])[far] / (x[j] - x[i])[far])) if far.any() else 0.0
+    return slope, float(np.median(y - slope * x))
 
 
 def _largest_gap(part: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""Read a written number ("2026"): the recogniser, not geometry, decides which ink is one digit.
+"""Read a written number ("2026"), or any line of characters: the recogniser, not geometry, decides which ink
+is one character.
 
 The ink is over-segmented into atoms, ordered left to right: its connected components (see
 :mod:`inkdigit.vision.ink`), wide ones cut into pieces along the seams that cross the least ink (where
@@ -6,11 +7,13 @@ touching digits may meet); or the caller's own atoms (one per group of pen strok
 Every group of consecutive atoms that could be one digit is preprocessed like a single digit and scored by
 the recogniser, all in one batch; the best paths through the segmentation graph
 (:mod:`inkdigit.vision.lattice`) are the readings. The recogniser is passed in (`Score`): this module knows
-no model.
+no model; `LineRules` (from the model's labels, `lattice.line_rules`) say what the geometry may assume about
+its characters; the default, the digits' rules, is the number reader as it always was.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +23,8 @@ import numpy as np
 
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.vision.decode import to_picture
-from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
-from inkdigit.vision.lattice import Arc, best_paths, build_arcs, skip_costs
+from inkdigit.vision.ink import SPECK_AREA, WORK_SIDE, Ink, analyse_ink, ink_crop
+from inkdigit.vision.lattice import DIGIT_RULES, Arc, LineRules, best_paths, build_arcs, skip_costs
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
 
@@ -35,6 +38,10 @@ MAX_MARKS = 60
 LINE_TALL = 0.7
 # Marks whose longer side is under this fraction of the line height are dropped before reading: noise.
 SPECK = 0.12
+# Where dots are parts of characters (`LineRules.dots`: i, j, ÷, a decimal point), only marks under DOT_SPECK
+# of the line height are noise, and the ink keeps components down to DOT_AREA of the largest one's area.
+DOT_SPECK = 0.04
+DOT_AREA = 0.002
 # A component is cut into candidate pieces when it is at least CUT_FROM line heights wide and CUT_TALL
 # tall (touching digits are whole digits side by side; a long flat stroke is a bar); each cut leaves
 # at least MIN_PIECE of a line height on either side, cuts are MIN_SEP apart, one per CUT_EVERY of width.
@@ -69,8 +76,9 @@ class Reading:
 
 
 def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[np.ndarray] | None = None,
-                max_side: int = 4096, verify: Score | None = None) -> list[Reading]:
-    """The `n_best` readings of a written number with distinct texts, best first.
+                max_side: int = 4096, verify: Score | None = None, rules: LineRules = DIGIT_RULES) -> list[Reading]:
+    """The `n_best` readings of a written number (or, with another label set's `rules`, a line of characters)
+    with distinct texts, best first.
 
     `score` is the recogniser. `verify`, when given, is a second model that says how likely each candidate is
     to be exactly one whole character (probabilities [N,2]: not one, one); its log-probability joins each
@@ -78,19 +86,22 @@ def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[n
     strokes that belongs to one character: they are grouped but never cut. Raises NoInkError when the image
     is blank and ImageError when it cannot be read as a number.
     """
-    found = candidates(source, atoms=atoms, max_side=max_side)
+    found = candidates(source, atoms=atoms, max_side=max_side, rules=rules)
     arcs, batch = found.arcs, found.images
     probs = score(np.stack(batch)) if batch else np.zeros((0, 10), np.float32)
     whole = verify(np.stack(batch))[:, 1] if batch and verify is not None else None
-    paths = best_paths(len(found.line.atoms), arcs, probs, skip_costs(found.boxes, found.line.height), n_best,
-                       whole=whole)
+    paths = best_paths(len(found.line.atoms), arcs, probs, skip_costs(found.boxes, found.line.height, rules),
+                       n_best, whole=whole, rules=rules)
     readings = [_reading(found.ink, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
     best = readings[0] if readings else None
+    digits = rules == DIGIT_RULES
     if best is None or not best.labels:
-        raise ImageError("no number found: no mark looks like a digit (only dots, specks or stray strokes)")
+        raise ImageError("no number found: no mark looks like a digit (only dots, specks or stray strokes)" if digits
+                         else "nothing to read: no mark looks like a character (only dots, specks or stray strokes)")
     chosen = best.probabilities[np.arange(len(best.labels)), best.labels]
     if math.exp(float(np.log(np.maximum(chosen, 1e-12)).mean())) < UNREADABLE:
-        raise ImageError("cannot read this as a number: no digit is clear")
+        raise ImageError("cannot read this as a number: no digit is clear" if digits
+                         else "cannot read this line: no character is clear")
     return [r for r in readings if r.labels]
 
 
@@ -110,14 +121,15 @@ class Candidates:
         return a.box, _union(self.line.atoms[a.start : a.end], a.box)
 
 
-def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_side: int = 4096) -> Candidates:
-    """Over-segment a written number into atoms and list the candidate characters, each preprocessed like a
-    single digit (for read_number, and for training a model that judges them)."""
+def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_side: int = 4096,
+               rules: LineRules = DIGIT_RULES) -> Candidates:
+    """Over-segment a written number (a line of characters) into atoms and list the candidate characters, each
+    preprocessed like a single digit (for read_number, and for training a model that judges them)."""
     # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
-    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE)
-    line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found)
+    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE, min_area=DOT_AREA if rules.dots else SPECK_AREA)
+    line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found, rules.dots)
     boxes = np.array([a.box for a in line.atoms], np.int64).reshape(-1, 4)
-    arcs = build_arcs(boxes, line.height, line.cuts)
+    arcs = build_arcs(boxes, line.height, line.cuts, rules)
     images = [_candidate(found, line.atoms[a.start : a.end], a.box) for a in arcs]
     usable = [k for k, im in enumerate(images) if im is not None]
     return Candidates(found, line, boxes, [arcs[k] for k in usable], [images[k] for k in usable])
@@ -143,14 +155,16 @@ class _Line:
     cuts: list[tuple[int, int, float]]  # (left atom, right atom, strokes it crosses) per cut through ink
 
 
-def _component_atoms(found: Ink) -> _Line:
-    """Connected components as atoms, specks dropped, wide ones cut where touching digits may meet."""
+def _component_atoms(found: Ink, dots: bool = False) -> _Line:
+    """Connected components as atoms, specks dropped (only the smallest where `dots` are characters' parts),
+    wide ones cut where touching characters may meet."""
     comps = found.comps
     height = _line_height(comps[:, 3] - comps[:, 1])
     size = np.maximum(comps[:, 2] - comps[:, 0], comps[:, 3] - comps[:, 1])
-    kept = np.flatnonzero(size >= SPECK * height)
+    kept = np.flatnonzero(size >= (DOT_SPECK if dots else SPECK) * height)
     if len(kept) > MAX_MARKS:
-        raise ImageError(f"too many separate marks to read as a number ({len(kept)}; at most {MAX_MARKS})")
+        raise ImageError(f"too many separate marks to read as {'a line' if dots else 'a number'} ({len(kept)}; "
+                         f"at most {MAX_MARKS})")
     labels = _label_image(found)
     stroke = _stroke_width(found.mask)
     masks = {c: labels[comps[c, 1] : comps[c, 3], comps[c, 0] : comps[c, 2]] == c + 1 for c in kept.tolist()}
@@ -173,12 +187,25 @@ def _component_atoms(found: Ink) -> _Line:
             pieces.append((_Atom((x0 + c0, y0 + r0, x0 + c1, y0 + r1), part[r0:r1, c0:c1]), c, strokes))
     # Left to right by component (the x-centre of its box), a component's pieces together and in order: two
     # components may overlap horizontally (a 7's bar over the next digit), and their pieces must not mingle.
+    # Where dots are parts (a line of letters or symbols), a small mark within a long run of touching characters
+    # goes where it is, between that run's pieces: each piece by its own x-centre, a component's in order.
     centre = comps[:, 0] + comps[:, 2]
-    order = sorted(range(len(pieces)), key=lambda k: (int(centre[pieces[k][1]]), pieces[k][0].box[0]))
+    if dots:
+        order = list(heapq.merge(*_by_component(pieces), key=lambda k: pieces[k][0].box[0] + pieces[k][0].box[2]))
+    else:
+        order = sorted(range(len(pieces)), key=lambda k: (int(centre[pieces[k][1]]), pieces[k][0].box[0]))
     position = {k: i for i, k in enumerate(order)}
     cut_list = [(position[k - 1], position[k], strokes) for k, (_, c, strokes) in enumerate(pieces)
                 if k and pieces[k - 1][1] == c]
     return _Line([pieces[k][0] for k in order], height, cut_list)
+
+
+def _by_component(pieces: list[tuple[_Atom, int, float]]) -> list[list[int]]:
+    """The indices of `pieces`, one list per component, in the order the pieces were made (left to right)."""
+    groups: dict[int, list[int]] = {}
+    for k, (_, c, _) in enumerate(pieces):
+        groups.setdefault(c, []).append(k)
+    return list(groups.values())
 
 
 def _given_atoms(found: Ink, masks: Sequence[np.ndarray]) -> _Line:
