@@ -1,8 +1,10 @@
-"""Desktop app: write a digit (or a whole number) with the mouse and watch the model read it.
+"""Desktop app: write a digit, a number, a letter, a word or a sum with the mouse and watch the model read it.
 
-`inkdigit gui [--model NAME|PATH]` runs `run_gui`. Tkinter only, and no torch: the model runs on ONNX Runtime
-through `inkdigit.inference`, and the model loads just after the window appears. This module is what the
-app does on each event; `widgets` lays the window out and `present` decides every text it shows.
+`inkdigit gui [--model NAME|PATH]` runs `run_gui`. Tkinter only, and no torch: the models run on ONNX Runtime
+through `inkdigit.inference`, and the model loads just after the window appears. Digit and Number read with
+the Model menu's model; Letter, Text and Math with their character set's bundled model (`charset_model`),
+loaded when the mode is first picked. This module is what the app does on each event; `widgets` lays the
+window out and `present` decides every text it shows.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class InkDigitApp(Window):
         self.predictor: Predictor | None = predictor
         self.last_traceback: str | None = None
         self._models: dict[str, str] = {}  # menu label -> what to hand Predictor.load
+        self._charset_readers: dict[str, Predictor] = {}  # a character set's bundled model, once loaded
         self._model_label = present.early_label(model)
         self._read_job: str | None = None
         self._loading = False  # while the first model loads, a drawing waits to be read
@@ -88,7 +91,7 @@ class InkDigitApp(Window):
         if load:
             self.load_model(menu.label)
         elif self.predictor is not None:
-            self.model_info.configure(text=present.model_info(self.predictor.name, self.predictor.metadata))
+            self._show_model_info()
 
     def load_model(self, label: str) -> bool:
         """Switch to the model behind a menu label; on failure keep the old one and say why in the window."""
@@ -100,15 +103,15 @@ class InkDigitApp(Window):
         except Exception as exc:  # ModelNotFoundError, a corrupt file, onnxruntime errors: shown, not raised
             self.set_status(present.load_failed(exc), error=True)
             if self.predictor is None:
-                self.model_info.configure(text=present.NO_MODEL)
-                if self.sheet.has_input():
-                    self.show(present.blank(self.number_mode.get(), present.NO_MODEL))
+                self._show_model_info()
+                if self.sheet.has_input() and self._charset() is None:
+                    self.show(present.blank(self.mode.get(), present.NO_MODEL))
             self.model_var.set(self._model_label)
             return False
         self.predictor = predictor
         self._model_label = label
         self.model_var.set(label)
-        self.model_info.configure(text=present.model_info(predictor.name, predictor.metadata))
+        self._show_model_info()
         self.set_status("")
         if self.sheet.has_input():
             self.schedule_read()
@@ -126,7 +129,7 @@ class InkDigitApp(Window):
     def clear(self) -> None:
         """Wipe the sheet (and any opened image) and the answer."""
         self.sheet.clear()
-        self.show(present.blank(self.number_mode.get()))
+        self.show(present.blank(self.mode.get()))
 
     def undo(self) -> None:
         """Take back the last stroke and read again."""
@@ -135,22 +138,74 @@ class InkDigitApp(Window):
         if self.sheet.has_input():
             self.schedule_read()
         else:
-            self.show(present.blank(self.number_mode.get()))
+            self.show(present.blank(self.mode.get()))
 
+    # ---------------------------------------------------------------- modes
     def toggle_number_mode(self) -> None:
-        """Switch between reading one digit and reading a number (digits side by side)."""
-        self.number_mode.set(not self.number_mode.get())
+        """N: switch between reading one digit and reading a number (digits side by side)."""
+        self.set_mode("digit" if self.mode.get() == "number" else "number")
+
+    def set_mode(self, name: str) -> None:
+        """A mode's key (D, N, L, T, M): as its button on the selector."""
+        self.mode.set(name)
         self.mode_changed()
 
     def mode_changed(self) -> None:
-        """The number-mode toggle: new hint and tip, and the sheet read again in the new mode."""
-        mode = present.MODES[self.number_mode.get()]
+        """The mode selector or Text's charset picker: new hint and tip, the mode's model (loaded the first time),
+        and the sheet read again in the new mode."""
+        name = self.mode.get()
+        mode = present.READ_MODES[name]
+        self.number_mode.set(name == "number")
         self.show_mode(mode)
         self.set_status(mode.status)
+        charset = self._charset()
+        # The Model menu picks the digit model: it has no say in the other modes.
+        self.model_menu.state(["!disabled"] if charset is None else ["disabled"])
+        reader = self._charset_reader(charset) if charset is not None else None
+        self._show_model_info()
+        if charset is not None and reader is None:
+            return  # the card says why the mode cannot read
         if self.sheet.has_input():
             self.read()
         else:
-            self.show(present.blank(self.number_mode.get()))
+            self.show(present.blank(name))
+
+    def _charset(self) -> str | None:
+        """The character set whose bundled model reads in this mode; None: the Model menu's digit model (Digit,
+        Number, and Text set to digits only)."""
+        name = self.mode.get()
+        if name == "text":
+            picked = self.text_charset.get()
+            charset = next((c for c, label in present.TEXT_CHARSETS.items() if label == picked), "alnum")
+        else:
+            charset = present.READ_MODES[name].charset
+        return None if charset == "digits" else charset
+
+    def _charset_reader(self, charset: str) -> Predictor | None:
+        """The bundled model of a character set, loaded once; None (and the card says why) when it cannot be."""
+        reader = self._charset_readers.get(charset)
+        if reader is not None:
+            return reader
+        from inkdigit.inference import Predictor, charset_model
+
+        self.set_status(present.loading_charset(charset))
+        self.root.update_idletasks()
+        try:
+            reader = Predictor(charset_model(charset))
+        except Exception as exc:  # ModelNotFoundError, a corrupt file: shown, not raised
+            self.show(present.charset_missing(charset, exc))
+            return None
+        self._charset_readers[charset] = reader
+        self.set_status(present.READ_MODES[self.mode.get()].status)
+        return reader
+
+    def _show_model_info(self) -> None:
+        """The status bar's model: the one that reads in this mode."""
+        charset = self._charset()
+        reader = self.predictor if charset is None else self._charset_readers.get(charset)
+        self.model_info.configure(
+            text=present.model_info(reader.name, reader.metadata) if reader is not None else present.NO_MODEL
+        )
 
     def ask_open(self) -> None:
         """Ctrl+O / Open image…: pick a file and read it."""
@@ -177,18 +232,21 @@ class InkDigitApp(Window):
             self._read_job = self.root.after_idle(self.read)
 
     def read(self) -> None:
-        """Run the model on what is on the sheet and show the answer."""
+        """Run the mode's model on what is on the sheet and show the answer."""
         self._cancel_read()
-        number = self.number_mode.get()
-        if self.predictor is None:  # while the first model loads, load_model reads the sheet once it is there
-            self.show(present.blank(number, present.LOADING) if self._loading else present.no_model())
+        mode, charset = self.mode.get(), self._charset()
+        reader = self.predictor if charset is None else self._charset_reader(charset)
+        if charset is not None and reader is None:
+            return  # the card already says why this mode cannot read
+        if reader is None:  # while the first model loads, load_model reads the sheet once it is there
+            self.show(present.blank(mode, present.LOADING) if self._loading else present.no_model())
         elif not self.sheet.has_input():
-            self.show(present.blank(number))
+            self.show(present.blank(mode))
         else:
             try:
-                shown = read_source(self.predictor, self.sheet.source(), number)
+                shown = read_source(reader, self.sheet.source(), mode)
             except ImageError as exc:
-                shown = present.unreadable(exc, number)
+                shown = present.unreadable(exc, mode)
             self.show(shown)
 
     def _cancel_read(self) -> None:
@@ -204,15 +262,26 @@ class InkDigitApp(Window):
         self.set_status(present.unexpected(exc, val), error=True)
 
 
-def read_source(predictor: Predictor, source: bytes | Drawing, number: bool) -> present.Shown:
-    """Read an opened file's bytes, or the sheet's strokes painted by the pen the web page and the API use."""
+def read_source(predictor: Predictor, source: bytes | Drawing, mode: bool | str) -> present.Shown:
+    """Read an opened file's bytes, or the sheet's strokes painted by the pen the web page and the API use, in a
+    mode (its name; or True/False, the number-mode toggle's values) with the model that reads in it."""
     from inkdigit.vision.strokes import Drawing, render
 
+    name = ("number" if mode else "digit") if isinstance(mode, bool) else mode
     rendered = render(source) if isinstance(source, Drawing) else None
     picture = source if rendered is None else rendered.picture
-    if number:
+    if present.READ_MODES[name].line:
         # The strokes also say which ink is one character: the segmentation never cuts inside one of them.
-        return present.number(predictor.predict_number(picture, atoms=rendered.atoms() if rendered else None))
+        atoms = rendered.atoms() if rendered else None
+        if name == "number":
+            return present.number(predictor.predict_number(picture, atoms=atoms))
+        if name == "math":
+            from inkdigit.inference import read_math
+
+            return present.math_line(read_math(predictor, picture, atoms=atoms))
+        return present.line(predictor.read_line(picture, atoms=atoms), "character")
+    if name == "letter":
+        return present.char(predictor.predict(picture), predictor.labels)
     return present.digit(predictor.predict(picture))
 
 

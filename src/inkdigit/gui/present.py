@@ -1,8 +1,9 @@
 """What the desktop app shows, as plain data: every text, flag and number the widgets display.
 
-Pure functions without tkinter: a result (`Prediction`, `NumberPrediction`) or an error goes in, a `Shown`
-(the result card, the window title, the boxes on the sheet, the status line) comes out, so each rule can be
-tested without a display. The widgets only copy these values onto the screen.
+Pure functions without tkinter: a result (`Prediction`, `NumberPrediction`, `MathReading`) or an error goes
+in, a `Shown` (the result card, the window title, the boxes on the sheet, the status line) comes out, so each
+rule can be tested without a display. The widgets only copy these values onto the screen. The five reading
+modes (Digit, Number, Letter, Text, Math) are data here too: their words, and which character set each reads.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from inkdigit.errors import NoInkError
 if TYPE_CHECKING:
     import numpy as np
 
-    from inkdigit.inference import NumberPrediction, Prediction
+    from inkdigit.inference import MathReading, NumberPrediction, Prediction
 
 TITLE = "inkdigit"
 NO_DISPLAY = "no display: set DISPLAY or run on a desktop"
 CLASS_CAPTION = "CLASS PROBABILITIES"
 DIGITS_CAPTION = "CONFIDENCE PER DIGIT"
+TOP_CAPTION = "TOP READINGS"
+CHARS_CAPTION = "CONFIDENCE PER CHARACTER"
 LOADING = "Loading model…"
 NO_MODEL = "No model loaded"
 MAX_BARS = 10  # the bar chart has room for ten rows: the ten classes, or a number's first ten digits
@@ -35,28 +38,66 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the image the mod
 
 
 class Mode(NamedTuple):
-    """The texts that change with number mode."""
+    """A reading mode: the texts that change with it, and what it reads."""
 
     hint: str  # on the empty sheet
     prompt: str  # on the card while there is nothing to read
     tip: str  # at the foot of the card
     status: str  # on the status bar just after switching to this mode
+    label: str = ""  # on the mode selector
+    charset: str | None = None  # the character set it reads (None: the digit model of the Model menu)
+    line: bool = False  # a row of characters, each with its own box
+    item: str = "digit"  # what one box holds ("check character 2")
 
 
-MODES = {
-    False: Mode(
+# In the selector's order. Digit and Number read with the Model menu's model, the others with their character
+# set's bundled model (Text: the one picked beside the selector, `TEXT_CHARSETS`).
+READ_MODES: dict[str, Mode] = {
+    "digit": Mode(
         hint="Draw a digit here",
         prompt="Draw a digit",
         tip="Tip: press N to read a whole number, Ctrl+O to read a photo of a digit.",
         status="",
+        label="Digit",
     ),
-    True: Mode(
+    "number": Mode(
         hint="Write a number here",
         prompt="Write a number",
         tip="Tip: leave a little space between digits; each gets its own box.",
         status="Number mode: write digits side by side, a little apart",
+        label="Number", line=True,
+    ),
+    "letter": Mode(
+        hint="Draw a letter here",
+        prompt="Draw a letter",
+        tip="Tip: A to Z, capital or small: a and A read as one. Press T to write a word.",
+        status="Letter mode: one letter, A to Z",
+        label="Letter", charset="letters",
+    ),
+    "text": Mode(
+        hint="Write a word here",
+        prompt="Write a word",
+        tip="Tip: leave a little space between characters; each gets its own box.",
+        status="Text mode: write letters or digits side by side, a little apart",
+        label="Text", charset="alnum", line=True, item="character",
+    ),
+    "math": Mode(
+        hint="Write a sum here, like 12+7=",
+        prompt="Write a sum",
+        tip="Tip: digits and + − × ÷ = ( ) . side by side; end with = for the result.",
+        status="Math mode: write a sum such as 12+7=",
+        label="Math", charset="math", line=True, item="symbol",
     ),
 }
+# The number-mode toggle's two modes, as the app's first version named them.
+MODES = {False: READ_MODES["digit"], True: READ_MODES["number"]}
+# What Text mode can read: character set → its name on the picker; the first is the default.
+TEXT_CHARSETS = {"alnum": "letters and digits", "letters": "letters only", "digits": "digits only"}
+
+
+def read_mode(mode: bool | str) -> Mode:
+    """A mode by name ("math"), or by the number-mode toggle's value (False: digit, True: number)."""
+    return MODES[mode] if isinstance(mode, bool) else READ_MODES[mode]
 
 
 class Bar(NamedTuple):
@@ -88,11 +129,15 @@ class Shown:
     caption: str = CLASS_CAPTION
     bars: list[Bar] = field(default_factory=_no_bars)
     images: list[np.ndarray] = field(default_factory=list)  # the model's 28x28 inputs
+    result: str = ""  # a sum's result line ("12+7 = 19"), or what is wrong with the sum read
+    result_ok: bool = True  # False: `result` says why the sum has no value
 
     @property
     def title(self) -> str:
-        """The window title carries the answer too: visible in the task bar, and readable by xdotool."""
-        return f"{TITLE} — {self.answer}" if self.answer else TITLE
+        """The window title carries the answer too: visible in the task bar, and readable by xdotool. A sum's
+        title is its result line."""
+        shown = self.result if self.result and self.result_ok else self.answer
+        return f"{TITLE} — {shown}" if shown else TITLE
 
     @property
     def answer_size(self) -> int:
@@ -113,25 +158,50 @@ def digit(p: Prediction) -> Shown:
     return Shown(answer=str(p.label), detail=detail, unsure=p.unsure, bars=bars, images=[p.image])
 
 
+def char(p: Prediction, labels: list[str]) -> Shown:
+    """One character of any label set (Letter mode): shown as a digit is, with the MAX_BARS likeliest labels
+    as the bars, best first (26 or 47 bars would not fit, nor say more)."""
+    if p.unsure:
+        maybe = " or ".join(labels[k] for k, _ in p.top_k[:2])
+        detail = f"Not sure ({whole_percent(p.confidence)}): maybe {maybe}"
+    else:
+        detail = f"{percent(p.confidence)} sure"
+    order = sorted(range(len(p.probabilities)), key=lambda i: -p.probabilities[i])[:MAX_BARS]
+    bars = [Bar(labels[i], float(p.probabilities[i]), i == p.label) for i in order]
+    return Shown(answer=p.text, detail=detail, unsure=p.unsure, caption=TOP_CAPTION, bars=bars, images=[p.image])
+
+
 def number(n: NumberPrediction) -> Shown:
     """A number: its text, the overall confidence or which digits to check, one bar and one box per digit,
     and other ways to read it when the reader offers some ("· or 528?")."""
+    return line(n, "digit")
+
+
+def line(n: NumberPrediction, item: str) -> Shown:
+    """A line of characters (a number, a word, a sum), each an `item`: as `number` shows a number."""
     unsure = [i + 1 for i, d in enumerate(n.digits) if d.unsure]
     if unsure:
-        detail = f"Not sure ({whole_percent(n.confidence)}): check digit {', '.join(map(str, unsure))}"
+        detail = f"Not sure ({whole_percent(n.confidence)}): check {item} {', '.join(map(str, unsure))}"
     else:
         count = len(n.digits)
-        detail = f"{percent(n.confidence)} sure · {count} digit{'s' if count != 1 else ''}"
+        detail = f"{percent(n.confidence)} sure · {count} {item}{'s' if count != 1 else ''}"
     others = other_readings(n)
     if others:
         detail += f" · or {' or '.join(others)}?"
-    boxes = [(box, str(d.label)) for box, d in zip(n.boxes, n.digits, strict=False)]
-    bars = [Bar(str(d.label), float(d.confidence), not d.unsure) for d in n.digits[:MAX_BARS]]
+    boxes = [(box, d.text) for box, d in zip(n.boxes, n.digits, strict=False)]
+    bars = [Bar(d.text, float(d.confidence), not d.unsure) for d in n.digits[:MAX_BARS]]
     images = [d.image for d in n.digits]
     return Shown(
-        answer=n.text, detail=detail, unsure=bool(unsure), boxes=boxes, caption=DIGITS_CAPTION, bars=bars,
-        images=images,
+        answer=n.text, detail=detail, unsure=bool(unsure), boxes=boxes,
+        caption=DIGITS_CAPTION if item == "digit" else CHARS_CAPTION, bars=bars, images=images,
     )
+
+
+def math_line(reading: MathReading) -> Shown:
+    """A sum: the symbols read (as a line), and under them the result ("12+7 = 19") or what is wrong."""
+    shown = line(reading.line, "symbol")
+    shown.result, shown.result_ok = reading.message, reading.ok
+    return shown
 
 
 def other_readings(n: Any, most: int = 2) -> list[str]:
@@ -156,9 +226,14 @@ def other_readings(n: Any, most: int = 2) -> list[str]:
     return found[:most]
 
 
-def blank(number_mode: bool, message: str | None = None) -> Shown:
-    """No answer: the mode's prompt, or why there is nothing to show (loading, nothing to read)."""
-    return Shown(detail=message or MODES[number_mode].prompt)
+def blank(number_mode: bool | str, message: str | None = None) -> Shown:
+    """No answer: the mode's prompt, or why there is nothing to show (loading, nothing to read).
+
+    `number_mode`: the mode's name, or the number-mode toggle's value (see `read_mode`)."""
+    mode = read_mode(number_mode)
+    if mode.charset is None:
+        return Shown(detail=message or mode.prompt)
+    return Shown(detail=message or mode.prompt, caption=CHARS_CAPTION if mode.line else TOP_CAPTION, bars=[])
 
 
 def error(message: str, headline: str | None = None) -> Shown:
@@ -166,7 +241,7 @@ def error(message: str, headline: str | None = None) -> Shown:
     return Shown(detail=headline or message, error=message)
 
 
-def unreadable(exc: Exception, number_mode: bool) -> Shown:
+def unreadable(exc: Exception, number_mode: bool | str) -> Shown:
     """What the sheet's content could not be read for: a blank picture is no error, anything else is."""
     if isinstance(exc, NoInkError):
         return blank(number_mode, "Nothing to read here")
@@ -181,6 +256,18 @@ def file_error(verb: str, name: str, reason: str) -> Shown:
 def no_model() -> Shown:
     """A read asked for while no model is loaded (the first one failed to load)."""
     return error(f"{NO_MODEL}: pick one from the Model menu")
+
+
+def charset_missing(charset: str, exc: BaseException) -> Shown:
+    """A mode whose character set's model cannot be loaded (not installed, a broken file): why, in one line."""
+    shown = error(f"Cannot load the {charset} model: {one_line(exc)}", f"No {charset} model")
+    shown.caption, shown.bars = "", []  # no digit bars in a mode that does not read digits
+    return shown
+
+
+def loading_charset(charset: str) -> str:
+    """The status line while a mode's model loads (the first read in that mode)."""
+    return f"Loading the {charset} model…"
 
 
 # ---------------------------------------------------------------- numbers

@@ -63,6 +63,7 @@ def apply_theme(root: tk.Tk) -> dict[str, tkfont.Font]:
         "caption": font(9, True),
         "answer": font(80, True),
         "detail": font(12),
+        "result": font(18, True),  # a sum's result line
         "bar": font(10),
         "bar_bold": font(10, True),
         "hint": font(18),
@@ -99,7 +100,7 @@ def apply_theme(root: tk.Tk) -> dict[str, tkfont.Font]:
         darkcolor=ACCENT,
     )
     style.map("Accent.TButton", background=[("pressed", ACCENT_DARK), ("active", ACCENT_DARK)])
-    # Number mode is a toggle that looks like a button and lights up while on.
+    # The mode selector's buttons look like buttons and light up while on.
     style.configure("Toggle.Toolbutton", padding=(12, 6), **flat)
     style.map(
         "Toggle.Toolbutton",
@@ -111,6 +112,15 @@ def apply_theme(root: tk.Tk) -> dict[str, tkfont.Font]:
     )
     style.configure("TMenubutton", padding=(10, 5), arrowcolor=MUTED, **flat)
     style.map("TMenubutton", background=[("active", HOVER)])
+    # Text mode's character set picker: a flat field like the model menu.
+    style.configure("TCombobox", padding=(8, 4), arrowcolor=MUTED, **flat)
+    style.map(
+        "TCombobox",
+        fieldbackground=[("readonly", CARD)],
+        selectbackground=[("readonly", CARD)],
+        selectforeground=[("readonly", TEXT)],
+        background=[("active", HOVER)],
+    )
     style.configure(
         "Horizontal.TScale",
         gripcount=0,

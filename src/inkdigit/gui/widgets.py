@@ -1,6 +1,7 @@
 """The desktop app's window: its widgets laid out, and a `Shown` or a status line put onto them.
 
-Header with the model menu, toolbar, the drawing sheet beside the result card, help line, status bar. What
+Header with the mode selector and the model menu, toolbar, the drawing sheet beside the result card, help line,
+status bar. What
 the widgets do when used is the app's business (`Commands`); what they show is decided in `present`.
 """
 
@@ -13,10 +14,12 @@ from typing import Protocol
 from inkdigit.gui import present
 from inkdigit.gui.card import BAR_ROW, PREVIEW, draw_bars, preview_photo
 from inkdigit.gui.sheet import Sheet
-from inkdigit.gui.theme import CARD, ERROR, INK, MUTED, WARN, apply_theme
+from inkdigit.gui.theme import ACCENT, CARD, ERROR, INK, MUTED, WARN, apply_theme
 
-SUBTITLE = "write a digit, lift the pen, see what the network reads"
-HELP = "Draw with the mouse · Enter read · Ctrl+Z undo · Esc/Delete clear · N number mode · Ctrl+O open image"
+HELP = (
+    "Draw with the mouse · Enter read · Ctrl+Z undo · Esc/Delete clear · D N L T M digit, number, letter, text, "
+    "math · Ctrl+O open image"
+)
 BRUSH_MIN, BRUSH_MAX, BRUSH_DEFAULT = 1, 10, 6
 BRUSH_STEP = 0.012  # brush width per step as a fraction of page height; 6 gives an MNIST-like stroke
 CARD_WIDTH = 300  # px; the result card keeps this width and the sheet takes the rest
@@ -31,6 +34,7 @@ class Commands(Protocol):
     def ask_open(self) -> None: ...
     def pick_model(self, label: str) -> None: ...
     def mode_changed(self) -> None: ...
+    def set_mode(self, name: str) -> None: ...
     def toggle_number_mode(self) -> None: ...
     def stroke_started(self) -> None: ...
     def schedule_read(self) -> None: ...
@@ -41,7 +45,9 @@ class Window:
 
     def __init__(self, root: tk.Tk, commands: Commands, model_label: str) -> None:
         self.root = root
-        self.number_mode = tk.BooleanVar(master=root, value=False)
+        self.mode = tk.StringVar(master=root, value="digit")  # a name of present.READ_MODES
+        self.number_mode = tk.BooleanVar(master=root, value=False)  # mode == "number", for the N toggle's callers
+        self.text_charset = tk.StringVar(master=root, value=next(iter(present.TEXT_CHARSETS.values())))
         self.brush = tk.IntVar(master=root, value=BRUSH_DEFAULT)
         self.model_var = tk.StringVar(master=root, value=model_label)
         self.shown = present.Shown()
@@ -75,17 +81,33 @@ class Window:
         header.grid(row=0, column=0, sticky="ew")
         header.columnconfigure(1, weight=1)
         ttk.Label(header, text=present.TITLE, style="Title.TLabel").grid(row=0, column=0, sticky="w")
-        ttk.Label(header, text=SUBTITLE, style="Subtitle.TLabel").grid(
-            row=0, column=1, sticky="w", padx=(12, 0), pady=(5, 0)
-        )
+        self._build_modes(header, commands).grid(row=0, column=1, sticky="w", padx=(18, 0))
         ttk.Label(header, text="Model", style="Subtitle.TLabel").grid(row=0, column=2, padx=(0, 8))
         self.model_menu = ttk.OptionMenu(
             header, self.model_var, model_label, model_label, command=commands.pick_model
         )
         self.model_menu.grid(row=0, column=3, sticky="e")
 
+    def _build_modes(self, parent: ttk.Frame, commands: Commands) -> ttk.Frame:
+        """The mode selector: a button per mode, lit while on; Text's character set beside it while Text is on."""
+        modes = ttk.Frame(parent)
+        self.mode_buttons: dict[str, ttk.Radiobutton] = {}
+        for column, (name, mode) in enumerate(present.READ_MODES.items()):
+            button = ttk.Radiobutton(
+                modes, text=mode.label, value=name, variable=self.mode, command=commands.mode_changed,
+                style="Toggle.Toolbutton",
+            )
+            button.grid(row=0, column=column)
+            self.mode_buttons[name] = button
+        self.charset_box = ttk.Combobox(
+            modes, textvariable=self.text_charset, values=list(present.TEXT_CHARSETS.values()),
+            state="readonly", width=16,
+        )
+        self.charset_box.bind("<<ComboboxSelected>>", lambda _e: commands.mode_changed())
+        return modes
+
     def _build_toolbar(self, commands: Commands) -> None:
-        """Read, Undo, Clear, Open image on the left; brush size and the number-mode toggle on the right."""
+        """Read, Undo, Clear, Open image on the left; brush size on the right."""
         bar = ttk.Frame(self.root, padding=(18, 6, 18, 8))
         bar.grid(row=1, column=0, sticky="ew")
         self.read_button = ttk.Button(bar, text="Read", style="Accent.TButton", command=commands.read)
@@ -95,15 +117,6 @@ class Window:
         self.clear_button = ttk.Button(bar, text="Clear", command=commands.clear)
         self.clear_button.pack(side="left", padx=(8, 0))
         ttk.Button(bar, text="Open image…", command=commands.ask_open).pack(side="left", padx=(8, 0))
-        self.mode_button = ttk.Checkbutton(
-            bar,
-            text="Number mode",
-            variable=self.number_mode,
-            command=commands.mode_changed,
-            style="Toggle.Toolbutton",
-        )
-        self.mode_button.pack(side="right")
-        ttk.Separator(bar, orient="vertical").pack(side="right", fill="y", padx=14)
         self.brush_label = ttk.Label(bar, width=2, anchor="e", text=str(self.brush.get()))
         self.brush_label.pack(side="right")
         self.brush_scale = ttk.Scale(
@@ -137,14 +150,18 @@ class Window:
         self.preview.grid(row=1, column=1, sticky="n", pady=(6, 0))
         self.detail_label = self._wrapped_label(card, "detail")
         self.detail_label.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(2, 12))
+        # A sum's result line (Math mode); out of the layout otherwise.
+        self.result_label = self._wrapped_label(card, "result")
+        self.result_label.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(0, 12))
+        self.result_label.grid_remove()
         self.bars_caption = ttk.Label(card, text=present.CLASS_CAPTION, style="Caption.TLabel")
-        self.bars_caption.grid(row=3, column=0, columnspan=2, sticky="w")
+        self.bars_caption.grid(row=4, column=0, columnspan=2, sticky="w")
         self.bars = tk.Canvas(card, width=CARD_WIDTH, height=10 * BAR_ROW + 6, background=CARD)
         self.bars.configure(highlightthickness=0)
-        self.bars.grid(row=4, column=0, columnspan=2, sticky="w", pady=(6, 0))
-        card.rowconfigure(5, weight=1)
+        self.bars.grid(row=5, column=0, columnspan=2, sticky="w", pady=(6, 0))
+        card.rowconfigure(6, weight=1)
         self.tip = self._wrapped_label(card, "small")
-        self.tip.grid(row=5, column=0, columnspan=2, sticky="sew")
+        self.tip.grid(row=6, column=0, columnspan=2, sticky="sew")
 
     def _wrapped_label(self, card: ttk.Frame, font: str) -> tk.Label:
         return tk.Label(
@@ -179,6 +196,9 @@ class Window:
         for sequences, command in keys.items():
             for seq in sequences:
                 self.root.bind(seq, lambda _e, c=command: c())
+        for key, name in (("d", "digit"), ("l", "letter"), ("t", "text"), ("m", "math")):
+            for seq in (f"<KeyPress-{key}>", f"<KeyPress-{key.upper()}>"):
+                self.root.bind(seq, lambda _e, n=name: commands.set_mode(n))
 
     def _on_brush(self, value: str) -> None:
         self.brush.set(round(float(value)))
@@ -193,6 +213,11 @@ class Window:
         self.answer_label.configure(text=shown.answer or " ", foreground=WARN if shown.unsure else INK)
         detail_colour = ERROR if shown.error else WARN if shown.unsure else MUTED
         self.detail_label.configure(text=shown.detail, foreground=detail_colour)
+        self.result_label.configure(text=shown.result, foreground=ACCENT if shown.result_ok else WARN)
+        if shown.result:
+            self.result_label.grid()
+        else:
+            self.result_label.grid_remove()
         self.root.title(shown.title)
         self.bars_caption.configure(text=shown.caption)
         draw_bars(self.bars, shown.bars, self.fonts)
@@ -204,9 +229,13 @@ class Window:
             self.set_status(*status)
 
     def show_mode(self, mode: present.Mode) -> None:
-        """The sheet's hint and the card's tip for digit or number mode; boxes of the other mode go."""
+        """The sheet's hint and the card's tip for a mode, Text's charset picker; boxes of the other mode go."""
         self.sheet.hint = mode.hint
         self.tip.configure(text=mode.tip)
+        if mode is present.READ_MODES["text"]:
+            self.charset_box.grid(row=0, column=len(present.READ_MODES), padx=(10, 0))
+        else:
+            self.charset_box.grid_remove()
         self.sheet.boxes = []
         self.sheet.redraw()
 

@@ -1,9 +1,10 @@
-// inkdigit page: draw on a canvas, read the digit live from the server. Plain JS, no build step.
+// inkdigit page: draw on a canvas, read it live from the server in the mode picked (modes.js). Plain JS,
+// no build step.
 (function () {
   "use strict";
 
-  var REF = 280;              // brush sizes are in pixels of a REF x REF canvas; digit drawings are sent at REF
-  var NUMBER_SEND = 560;      // number mode sends a larger canvas so small digits keep their detail
+  var M = window.inkdigitModes, MODES = M.MODES;
+  var REF = M.REF;            // brush sizes are in pixels of a REF x REF canvas; each mode sends its own side
   var REACH = 1;              // the server takes points up to one canvas side beyond the canvas
   var THROTTLE_MS = 150;      // at most one live read per this many ms while drawing
   var CONFIDENT = 0.6;        // fallback threshold if the server does not say "unsure"
@@ -21,8 +22,10 @@
     pointerId: null,
     mode: "digit",
     model: "",
+    charset: "alnum",   // what Text mode reads (its picker)
+    charsets: {},       // the server's character sets by name: {name, description, labels, model}
     brush: 20,
-    brushes: { digit: 20, number: 12 },   // a number's digits are smaller, so its pen is finer
+    brushes: {},        // the pen of each mode: a line's characters are smaller, so its pen is finer
     size: 0,            // canvas CSS size in px
     dpr: 1,
     version: 0,         // bumps on every change of the drawing
@@ -219,7 +222,7 @@
         map: { x: r.x, y: r.y, s: r.scale, w: state.image.w, h: state.image.h },
       };
     }
-    var side = state.mode === "number" ? NUMBER_SEND : REF;
+    var side = MODES[state.mode].side;
     var map = { x: 0, y: 0, s: 1 / side, w: side, h: side };
     if (!state.image) return { body: JSON.stringify(strokesDoc(side)), type: "application/json", map: map };
     // toDataURL, not toBlob: Chromium may defer toBlob's encoding to idle time (up to a second after the
@@ -270,10 +273,7 @@
   }
 
   function endpoint() {
-    var path = state.mode === "number" ? "/api/predict/number" : "/api/predict";
-    var q = "?preview=true&top_k=3";
-    if (state.model) q += "&model=" + encodeURIComponent(state.model);
-    return path + q;
+    return M.endpoint(state.mode, { model: state.model, charset: state.charset });
   }
 
   function send() {
@@ -282,7 +282,7 @@
     var announceIt = net.urgent && !state.drawing;
     net.pending = false; net.urgent = false;
     net.inFlight = true;
-    var version = state.version, mode = state.mode;
+    var version = state.version, mode = state.mode, charset = state.charset;
     Promise.resolve(payload()).then(function (p) {
       net.lastSent = performance.now();                  // the throttle counts from one request to the next
       return fetch(endpoint(), { method: "POST", body: p.body, headers: { "Content-Type": p.type } })
@@ -291,7 +291,7 @@
             .then(function (data) { return { res: res, data: data, map: p.map }; });
         });
     }).then(function (r) {
-      if (isBlank() || mode !== state.mode) return;        // cleared or switched while we waited
+      if (isBlank() || mode !== state.mode || charset !== state.charset) return;  // cleared or switched meanwhile
       var fresh = version === state.version;
       if (!r.res.ok) {
         if (r.res.status === 422 && /blank|no ink|nothing/i.test(r.data.error || "")) showEmpty("Too faint to read", r.data.error);
@@ -299,7 +299,11 @@
         return;
       }
       state.last = { kind: mode, data: r.data, map: r.map };
-      if (mode === "number") showNumber(r.data, announceIt && fresh); else showDigit(r.data, announceIt && fresh);
+      var speak = announceIt && fresh;
+      if (mode === "digit") showDigit(r.data, speak);
+      else if (mode === "letter") showChar(r.data, speak);
+      else if (mode === "math") showMath(r.data, speak);
+      else showLine(r.data, speak);
       drawOverlay();
     }).catch(function () {
       showError("Can't reach the server", "Is inkdigit serve still running?");
@@ -313,6 +317,7 @@
     if (status === 413) return "That image is too large";
     if (status === 415) return "That is not an image";
     if (status === 404) return "Unknown model";
+    if (status === 503) return "That reader is not available";
     return "Can't read that";
   }
 
@@ -381,13 +386,15 @@
     $("verdict").textContent = verdict;
     $("sub").textContent = sub;
     $("alts").hidden = true;                                 // a number's answer shows its own
+    $("mathline").hidden = true;                             // and a sum its result
     $("meter-fill").style.width = Math.round((meter || 0) * 100) + "%";
     if (changedAnswer && (stateName === "sure" || stateName === "unsure")) {
       answer.classList.remove("pop");
       void answer.offsetWidth;                               // restart the animation
       answer.classList.add("pop");
     }
-    if (state.mode === "number") {
+    answer.dataset.layout = MODES[state.mode].line ? "line" : "single";
+    if (MODES[state.mode].line) {
       var n = big.length;
       answer.style.setProperty("--num-size", (n <= 3 ? 84 : n <= 5 ? 64 : n <= 8 ? 44 : 30) + "px");
     }
@@ -411,42 +418,121 @@
       setAnswer("sure", String(r.label), "It's a " + r.label, conf + " sure" + timing(r), r.confidence);
     }
     setBars(r.probabilities, r.label);
-    $("bars").hidden = false; $("chips").hidden = true; $("stages").hidden = false;
+    $("bars").hidden = false; $("topk").hidden = true; $("chips").hidden = true; $("stages").hidden = false;
     var st = r.stages || {};
+    $("stages").classList.remove("final-only");
     setStage("stage-crop", st.crop); setStage("stage-fit", st.fit20); setStage("stage-final", st.final || r.preview_png);
     $("sees").classList.remove("empty");
     if (speak) announce(unsure ? "Not sure. Maybe " + r.label + "." : "Reads " + r.label + ", " + spoken(conf) + " sure.");
   }
 
-  function showNumber(r, speak) {
-    var digits = r.digits || [];
-    var anyUnsure = digits.some(isUnsure);
+  // A character's label as shown: a digit model's answers carry an int `label`, the other modes' a `text`.
+  function textOf(x) {
+    if (Array.isArray(x)) return String(x[0]);
+    return typeof x.text === "string" ? x.text : String(x.label);
+  }
+
+  // The most likely other reading of one character, from its top k.
+  function secondOf(r) {
+    var own = textOf(r);
+    return (r.top_k || []).map(textOf).filter(function (t) { return t !== own; })[0];
+  }
+
+  // One letter (Letter mode): as a digit is shown, with the top readings as a list instead of ten bars.
+  function showChar(r, speak) {
+    var text = textOf(r), unsure = isUnsure(r), second = secondOf(r), conf = sure(r.confidence);
+    if (unsure) {
+      setAnswer("unsure", text, "Not sure",
+        "Maybe " + text + (second !== undefined ? " or " + second : "") + " (" + conf + " for " + text + ")", r.confidence);
+    } else {
+      setAnswer("sure", text, "It's " + article(text) + " " + text, conf + " sure" + timing(r), r.confidence);
+    }
+    // Another kind that looks alike ("O" for "0") is worth saying even when the answer is sure.
+    var alike = (r.confusable || []).map(textOf).filter(function (t) { return t !== text; });
+    $("alts").textContent = alike.length ? "Could also be " + alike.join(" or ") : "";
+    $("alts").hidden = !alike.length;
+    setTopK(r.top_k || []);
+    $("bars").hidden = true; $("topk").hidden = false; $("chips").hidden = true; $("stages").hidden = false;
+    showStages(r);
+    if (speak) announce(unsure ? "Not sure. Maybe " + text + "." : "Reads " + text + ", " + spoken(conf) + " sure.");
+  }
+
+  // "an" before the letters whose name starts with a vowel sound (an A, an F, an 8), "a" before the rest.
+  function article(text) { return /^[AEFHILMNORSX8]/.test(text) ? "an" : "a"; }
+
+  function setTopK(top) {
+    var list = $("topk");
+    list.textContent = "";
+    top.forEach(function (t, i) {
+      var text = textOf(t), p = Array.isArray(t) ? t[1] : t.probability;
+      var li = document.createElement("li");
+      if (i === 0) li.className = "top";
+      var k = document.createElement("b"); k.textContent = text;
+      var track = document.createElement("span"); track.className = "track";
+      var fill = document.createElement("span"); fill.className = "fill";
+      fill.style.width = (p * 100).toFixed(1) + "%";
+      var v = document.createElement("span"); v.className = "pct"; v.textContent = pct(p);
+      track.appendChild(fill);
+      li.appendChild(k); li.appendChild(track); li.appendChild(v);
+      li.setAttribute("aria-label", text + ": " + spoken(pct(p)));
+      list.appendChild(li);
+    });
+  }
+
+  // The three stages of one character's preparation when the route gives them, else just the 28x28 input.
+  function showStages(r) {
+    var st = r.stages || {};
+    $("stages").classList.toggle("final-only", !r.stages);
+    setStage("stage-crop", st.crop); setStage("stage-fit", st.fit20); setStage("stage-final", st.final || r.preview_png);
+    $("sees").classList.remove("empty");
+  }
+
+  // A line of characters (Number, Text, Math): the text, which characters to check, a chip per character with
+  // what the model saw, and other readings of the whole line.
+  function showLine(r, speak) {
+    var mode = MODES[state.mode], items = r.digits || r.chars || [];
+    var anyUnsure = items.some(isUnsure);
     var conf = sure(r.confidence || 0);
     setAnswer(anyUnsure ? "unsure" : "sure", r.text || "?",
-      anyUnsure ? "Not sure about every digit" : digits.length + (digits.length === 1 ? " digit" : " digits"),
+      anyUnsure ? "Not sure about every " + mode.item : items.length + " " + mode.item + (items.length === 1 ? "" : "s"),
       conf + " sure overall" + timing(r), r.confidence);
     var others = otherReadings(r);
     $("alts").textContent = others.length ? r.text + " · or " + others.join(" or ") + "?" : "";
     $("alts").hidden = !others.length;
-    var chips = $("chips");
+    var chips = $("chips"), noun = mode.item.charAt(0).toUpperCase() + mode.item.slice(1);
     chips.textContent = "";
-    digits.forEach(function (d, i) {
-      var li = document.createElement("li");
+    items.forEach(function (d, i) {
+      var li = document.createElement("li"), text = textOf(d), second = secondOf(d);
       if (isUnsure(d)) li.classList.add("unsure");
       var img = new Image();
       img.alt = "";
-      if (d.preview_png) img.src = d.preview_png;
-      var b = document.createElement("b"); b.textContent = String(d.label);
+      if (d.preview_png) img.src = d.preview_png; else img.className = "none";
+      var b = document.createElement("b"); b.textContent = text;
       var s = document.createElement("small"); s.textContent = pct(d.confidence);
       var row = document.createElement("span"); row.className = "row";
       row.appendChild(b); row.appendChild(s);
       li.appendChild(img); li.appendChild(row);
-      li.setAttribute("aria-label", "Digit " + (i + 1) + ": " + d.label + ", " + spoken(sure(d.confidence)));
+      if (isUnsure(d) && second !== undefined) {             // an unsure character says what else it may be
+        var or = document.createElement("small"); or.className = "or"; or.textContent = "or " + second;
+        li.appendChild(or);
+      }
+      li.setAttribute("aria-label", noun + " " + (i + 1) + ": " + text + ", " + spoken(sure(d.confidence)) +
+        (isUnsure(d) && second !== undefined ? ", or maybe " + second : ""));
       chips.appendChild(li);
     });
-    $("bars").hidden = true; chips.hidden = false; $("stages").hidden = true;
+    $("bars").hidden = true; $("topk").hidden = true; chips.hidden = false; $("stages").hidden = true;
     $("sees").classList.remove("empty");
     if (speak) announce("Reads " + (r.text || "nothing") + (others.length ? ", or maybe " + others.join(" or ") : "") + ".");
+  }
+
+  // A sum (Math): the line as read, then the evaluator's result ("12+7 = 19") or what is wrong with it.
+  function showMath(r, speak) {
+    showLine(r, false);
+    var line = M.mathLine(r), el = $("mathline");
+    el.textContent = line;
+    el.dataset.ok = r.ok ? "true" : "false";
+    el.hidden = !line;
+    if (speak) announce("Reads " + (r.text || "nothing") + ". " + line);
   }
 
   function timing(r) { return typeof r.elapsed_ms === "number" ? " · " + r.elapsed_ms.toFixed(1) + "\u00a0ms" : ""; }
@@ -462,12 +548,14 @@
   }
 
   function showEmpty(title, detail) {
+    var mode = MODES[state.mode];
     state.last = null;
-    setAnswer("empty", "?", title || (state.mode === "number" ? "Write a number" : "Draw something"),
-      detail || (state.mode === "number" ? "Write digits side by side; each gets a box." : "The answer appears while you draw."), 0);
+    setAnswer("empty", "?", title || mode.prompt, detail || mode.help, 0);
     setBars(null, -1);
-    $("bars").hidden = state.mode === "number"; $("chips").hidden = true; $("chips").textContent = "";
+    $("bars").hidden = state.mode !== "digit"; $("chips").hidden = true; $("chips").textContent = "";
+    $("topk").hidden = true; $("topk").textContent = "";
     $("stages").hidden = false;
+    $("stages").classList.toggle("final-only", state.mode === "letter");
     setStage("stage-crop", null); setStage("stage-fit", null); setStage("stage-final", null);
     $("sees").classList.add("empty");
     drawOverlay();
@@ -477,6 +565,7 @@
     state.last = null;
     setAnswer("error", "!", title, detail, 0);
     setBars(null, -1);
+    $("chips").textContent = ""; $("topk").textContent = "";   // an earlier answer's characters are no answer
     drawOverlay();
     announce(title + ". " + detail);
   }
@@ -487,7 +576,7 @@
     setTimeout(function () { live.textContent = text; }, 30);  // re-set so repeated answers are spoken again
   }
 
-  // Boxes over the drawing: each digit's box in number mode, the ink box in digit mode.
+  // Boxes over the drawing: each character's box in the line modes, the ink box in digit mode.
   function drawOverlay() {
     var s = state.size, last = state.last;
     octx.setTransform(state.dpr, 0, 0, state.dpr, 0, 0);
@@ -504,16 +593,16 @@
     octx.lineWidth = 2;
     octx.strokeStyle = c.accent;
     octx.font = "700 " + Math.max(13, Math.round(s / 26)) + "px " + getComputedStyle(document.body).fontFamily;
-    if (last.kind === "number") {
-      var digits = last.data.digits || [];
-      digits.forEach(function (digit, i) {
-        if (!digit.box) return;
-        var b = toCanvas(digit.box, 0);
+    if (MODES[last.kind].line) {
+      var items = last.data.digits || last.data.chars || [];
+      items.forEach(function (item) {
+        if (!item.box) return;
+        var b = toCanvas(item.box, 0);
         var pad = 6;
         roundRect(octx, b[0] - pad, b[1] - pad, b[2] - b[0] + 2 * pad, b[3] - b[1] + 2 * pad, 8);
         octx.setLineDash([]);
         octx.stroke();
-        var label = String(digit.label);
+        var label = textOf(item);
         var tw = octx.measureText(label).width + 12, th = Math.max(20, s / 18);
         octx.fillStyle = c.accent;
         roundRect(octx, b[0] - pad, b[1] - pad - th - 4, tw, th, 6);
@@ -541,17 +630,48 @@
   // ---------------------------------------------------------------- controls
 
   function setMode(mode) {
-    if (mode === state.mode) return;
+    if (mode === state.mode || !MODES[mode]) return;
     state.mode = mode;
-    $("mode-digit").setAttribute("aria-pressed", String(mode === "digit"));
-    $("mode-number").setAttribute("aria-pressed", String(mode === "number"));
-    $("pad-title-text").textContent = mode === "number" ? "Write a number" : "Draw a digit";
-    $("hint-text").textContent = mode === "number" ? "Write digits side by side" : "Draw a digit here";
-    setBrush(state.brushes[mode]);
+    var m = MODES[mode];
+    M.ORDER.forEach(function (name) { $("mode-" + name).setAttribute("aria-pressed", String(name === mode)); });
+    $("pad-title-text").textContent = m.title;
+    $("hint-text").textContent = m.hint;
+    $("charset-picker").hidden = !m.charsets;
+    setBrush(state.brushes[mode] || m.brush);
+    showModel();
+    rememberMode();
+    reread();
+    announce(m.spoken);
+  }
+
+  // Text mode's picker: which characters it reads.
+  function setCharset(name) {
+    if (name === state.charset || !M.CHARSET_NAMES[name]) return;
+    state.charset = name;
+    $("charset").value = name;
+    showModel();
+    rememberMode();
+    if (MODES[state.mode].charsets) reread();
+  }
+
+  // The answer on show belongs to the old mode (or charset): drop it and read the drawing again.
+  function reread() {
     state.last = null;
     drawOverlay();
     if (isBlank()) showEmpty(); else requestRead(true);
-    announce(mode === "number" ? "Number mode: write several digits side by side." : "Digit mode.");
+  }
+
+  // The mode (and Text's charset) in the address, so a link opens the page in it; no new history entry.
+  function rememberMode() {
+    var hash = M.toHash(state.mode, state.charset);
+    if (hash === location.hash || (!hash && !location.hash)) return;
+    try { history.replaceState(null, "", location.pathname + location.search + hash); } catch (e) { /* file: */ }
+  }
+
+  function modeFromAddress() {
+    var wanted = M.fromHash(location.hash);
+    if (wanted.charset) setCharset(wanted.charset);
+    setMode(wanted.mode);
   }
 
   function setBrush(v) {
@@ -588,16 +708,41 @@
       var names = (info.models || []).map(function (m) { return m.name; });
       state.model = names.indexOf(stored) >= 0 ? stored : info.default;
       select.value = state.model;
-      $("model-picker").hidden = names.length === 0;
       select.disabled = names.length < 2;
       state.models = info.models || [];
-      describeModel();
+      showModel();
     }).catch(function () { /* the page still works with the server's default model */ });
+  }
+
+  // The server's character sets: which of them have a model here (Text's picker greys out the others).
+  function loadCharsets() {
+    fetch("/api/charsets").then(function (r) { return r.ok ? r.json() : {}; }).then(function (info) {
+      (info.charsets || []).forEach(function (c) { state.charsets[c.name] = c; });
+      Array.prototype.forEach.call($("charset").options, function (o) {
+        var c = state.charsets[o.value], missing = Boolean(c) && !c.model;
+        o.dataset.label = o.dataset.label || o.textContent;
+        o.textContent = o.dataset.label + (missing ? " (not installed)" : "");
+        o.disabled = missing;
+      });
+      showModel();
+    }).catch(function () { /* an older server: the modes still ask, and show its answer */ });
+  }
+
+  // The top bar's picker and the footer name the model that reads: the digit model picked in the digit modes,
+  // the character set's own model in the others (the picker only lists digit models, so it steps aside).
+  function showModel() {
+    var m = MODES[state.mode];
+    $("model-picker").hidden = !m.digitModel || !(state.models || []).length;
+    if (m.digitModel) { describeModel(); return; }
+    var name = M.charsetOf(state.mode, state.charset), c = state.charsets[name], text = "";
+    if (c && c.model) text = "Model “" + c.model + "”, " + c.description + ". ";
+    else if (c) text = "No model for " + name + " is installed here. ";
+    $("model-line").textContent = text + "Runs on this machine: your drawings go nowhere else.";
   }
 
   function describeModel() {
     var current = (state.models || []).filter(function (m) { return m.name === state.model; })[0];
-    if (!current) return;
+    if (!current) { $("model-line").textContent = "Runs on this machine: your drawings go nowhere else."; return; }
     var acc = typeof current.test_accuracy === "number" ? ", " + (current.test_accuracy * 100).toFixed(2) + "% on the MNIST test set" : "";
     $("model-line").textContent = "Model “" + current.name + "”" + acc + ". Runs on this machine: your drawings go nowhere else.";
   }
@@ -613,11 +758,24 @@
       e.preventDefault(); redo();
     } else if (e.key === "Escape") {
       if (!isBlank()) { e.preventDefault(); clearAll(); }
+    } else if (!mod && !e.altKey && e.target && e.target.parentNode === $("modes") && /^(Arrow(Left|Right)|Home|End)$/.test(e.key)) {
+      e.preventDefault();
+      stepMode(e.key);
     } else if (!mod && !e.altKey && !typing) {
-      if (e.key === "n" || e.key === "N") setMode(state.mode === "number" ? "digit" : "number");
+      var key = e.key.toLowerCase();
+      if (key === "n") setMode(state.mode === "number" ? "digit" : "number");  // N toggles, as it always did
+      else if (M.KEYS[key]) setMode(M.KEYS[key]);
       else if (e.key === "[") setBrush(state.brush - 2);
       else if (e.key === "]") setBrush(state.brush + 2);
     }
+  }
+
+  // Arrow keys on the mode switcher move to the next mode (and its button), as in a tab list.
+  function stepMode(key) {
+    var i = M.ORDER.indexOf(state.mode), n = M.ORDER.length;
+    var next = key === "Home" ? 0 : key === "End" ? n - 1 : (i + (key === "ArrowRight" ? 1 : n - 1)) % n;
+    setMode(M.ORDER[next]);
+    $("mode-" + M.ORDER[next]).focus();
   }
 
   function init() {
@@ -639,8 +797,11 @@
     $("undo").addEventListener("click", undo);
     $("clear").addEventListener("click", clearAll);
     $("brush").addEventListener("input", function (e) { setBrush(Number(e.target.value)); });
-    $("mode-digit").addEventListener("click", function () { setMode("digit"); });
-    $("mode-number").addEventListener("click", function () { setMode("number"); });
+    M.ORDER.forEach(function (name) {
+      $("mode-" + name).addEventListener("click", function () { setMode(name); });
+    });
+    $("charset").addEventListener("change", function (e) { setCharset(e.target.value); });
+    window.addEventListener("hashchange", modeFromAddress);   // a link to another mode, followed on this page
     $("file").addEventListener("change", function (e) { openFile(e.target.files[0]); e.target.value = ""; });
     $("theme").addEventListener("click", function () {
       var next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
@@ -650,7 +811,7 @@
     $("model").addEventListener("change", function (e) {
       state.model = e.target.value;
       try { localStorage.setItem("inkdigit-model", state.model); } catch (err) { /* ignore */ }
-      describeModel();
+      showModel();
       if (!isBlank()) requestRead(true);
     });
     document.addEventListener("keydown", onKey);
@@ -684,7 +845,9 @@
     if (window.ResizeObserver) new ResizeObserver(resize).observe(wrap);
     else window.addEventListener("resize", resize);
     resize();
+    modeFromAddress();
     loadModels();
+    loadCharsets();
   }
 
   function hasFiles(e) {
@@ -696,7 +859,8 @@
     get lastAnswer() { return state.last ? state.last.data : null; },
     get strokeCount() { return state.strokes.length; },
     get idle() { return !net.inFlight && !net.pending && state.opening === 0; },
-    picture: function () { return snapshot(state.mode === "number" ? NUMBER_SEND : REF); },  // what the pen drew
+    get mode() { return state.mode; },
+    picture: function () { return snapshot(MODES[state.mode].side); },  // what the pen drew
   };
 
   init();
