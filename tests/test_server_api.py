@@ -870,3 +870,10 @@ def test_live_server_answers_concurrent_requests(live_url: str, seven_png: bytes
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(one, range(40)))
     assert answers == [422 if i % 5 == 4 else 7 for i in range(40)]
+
+
+def test_the_whole_digit_verifier_loads_with_the_model_not_on_the_first_number_request() -> None:
+    """Loading it takes ~50 ms: at start-up, not on the event loop of a worker's first number request."""
+    inference.whole_digit_verifier.cache_clear()
+    create_app()
+    assert inference.whole_digit_verifier.cache_info().currsize == 1

@@ -27,6 +27,16 @@ MAX_RETRY_S = 60.0
 log = logging.getLogger("uvicorn.error")  # the logger uvicorn's settings show (start.py: warnings and up)
 
 
+def _load_for_serving(name: str | None) -> Any:
+    """A default model, one ONNX Runtime thread per session, with the whole-digit verifier that reading a number
+    also needs: both load here, off the event loop, not on a worker's first number request."""
+    from inkdigit import inference
+
+    predictor = inference.Predictor.load(name, threads=1)
+    inference.whole_digit_verifier()
+    return predictor
+
+
 def retry_delay(failures: int) -> float:
     """Seconds between the ``failures``-th failed load in a row and the next try: 1, 2, 4, ... at most 60."""
     return min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** max(0, failures - 1))
@@ -58,7 +68,7 @@ class ModelRegistry:
                 # process fails to start (start.py stops the server with one line) instead of waiting for it.
                 inference.resolve_model(default)
             # One ONNX Runtime thread per session: each server process reads one image at a time on one core.
-            loader = loader or (lambda name: inference.Predictor.load(name, threads=1))
+            loader = loader or _load_for_serving
             lister = lister or inference.available_models
         self._loader = loader
         self._lister = lister
