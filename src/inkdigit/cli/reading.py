@@ -18,10 +18,11 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,12 +96,17 @@ def _read_stdin(limit: int = MAX_FILE_BYTES) -> bytes:
 
 def _prepare(name: str) -> tuple[str, np.ndarray | str]:
     """Read and preprocess one digit; returns (name, 28x28 array | error string)."""
+    return name, _attempt(name, preprocess)
+
+
+def _attempt(name: str, read: Callable[[bytes], Any]) -> Any:
+    """`read` of one input's bytes, or the one line saying why that input could not be read (a str)."""
     try:
-        return name, preprocess(_read_source(name))
+        return read(_read_source(name))
     except ImageError as e:
-        return name, str(e)
+        return str(e)
     except OSError as e:
-        return name, e.strerror or str(e)
+        return e.strerror or str(e)
 
 
 @dataclass(frozen=True)
@@ -260,17 +266,16 @@ def _text_lines(predictor, names: list[str], job: _Job) -> tuple[list[str], list
     """Read each input as a line of characters; with a math model, evaluate it (a line that does not evaluate
     is that input's error, after its JSON line)."""
     lines, errors = [], []
+    def read(data: bytes) -> tuple[Any, Any]:
+        math = read_math(predictor, data, top_k=job.top_k) if job.evaluate else None
+        return (math.line if math is not None else predictor.read_line(data, job.top_k)), math
+
     for name in names:
-        try:
-            data = _read_source(name)
-            math = read_math(predictor, data, top_k=job.top_k) if job.evaluate else None
-            line = math.line if math is not None else predictor.read_line(data, job.top_k)
-        except ImageError as e:
-            errors.append((name, str(e)))
+        got = _attempt(name, read)
+        if isinstance(got, str):
+            errors.append((name, got))
             continue
-        except OSError as e:
-            errors.append((name, e.strerror or str(e)))
-            continue
+        line, math = got
         if job.json:
             answer = {"file": name, **predictor.line_answer(line), "charset": predictor.charset.name}
             lines.append(json.dumps({**answer, **math.to_dict()} if math is not None else answer, ensure_ascii=False))
@@ -289,13 +294,9 @@ def _number_lines(predictor, names: list[str], job: _Job) -> tuple[list[str], li
     """Read each input as a number (its digits scored by the model as it is cut, so one file at a time)."""
     lines, errors = [], []
     for name in names:
-        try:
-            num = predictor.predict_number(_read_source(name), job.top_k)
-        except ImageError as e:
-            errors.append((name, str(e)))
-            continue
-        except OSError as e:
-            errors.append((name, e.strerror or str(e)))
+        num = _attempt(name, lambda data: predictor.predict_number(data, job.top_k))
+        if isinstance(num, str):
+            errors.append((name, num))
             continue
         if job.json:
             lines.append(json.dumps({"file": name, **num.to_dict()}))
