@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -143,3 +144,70 @@ def live_url() -> Iterator[str]:
     """The real server with the bundled default model and two worker processes; its URL."""
     with serving("--workers", "2") as (_, url):
         yield url
+
+
+# ---------------------------------------------------------------- displays: Xvfb and Chromium (GUI, page tests)
+
+
+@pytest.fixture(scope="session")
+def xdisplay() -> Iterator[str]:
+    """A private Xvfb for the session (it picks a free display number); a missing Xvfb fails with the fix."""
+    import displays  # scripts/displays.py, shared with the screenshot scripts
+
+    try:
+        proc, display = displays.start_xvfb()
+    except displays.DisplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    yield display
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session; a missing chromium is a failure with the fix in the message."""
+    import displays
+    from playwright.sync_api import sync_playwright
+
+    try:
+        exe = displays.chromium()
+    except displays.DisplayError as exc:
+        pytest.fail(f"the web page tests need it: {exc}", pytrace=False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=displays.CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A desktop-sized page on the app, screenshotted to test-output/web-<test>.png when the test ends.
+
+    Fails the test on any JavaScript error or any request to another host (the page must work offline).
+    """
+    # Reduced motion: the page then skips its cosmetic transitions, which keeps software rendering quick.
+    context = browser.new_context(
+        viewport={"width": 1200, "height": 860}, device_scale_factor=1, reduced_motion="reduce"
+    )
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
+    pg.on(
+        "request",
+        lambda r: None if r.url.startswith((live_url, "data:", "blob:")) else problems.append(r.url),
+    )
+    pg.goto(live_url)
+    pg.wait_for_function("() => window.inkdigit !== undefined")
+    yield pg
+    OUTPUT.mkdir(exist_ok=True)
+    if not pg.is_closed():
+        pg.screenshot(path=str(OUTPUT / f"web-{request.node.name}.png"))
+    context.close()
+    assert not problems, f"page errors or requests to other hosts: {problems}"
+

@@ -75,24 +75,6 @@ def _require(name: str, package: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def xdisplay() -> Iterator[str]:
-    """A private Xvfb for the session (it picks a free display number)."""
-    try:
-        proc, display = displays.start_xvfb()
-    except displays.DisplayError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    yield display
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope="session")
 def predictor() -> Predictor:
     """The real predictor with the bundled paper model."""
     return Predictor.load("paper")

@@ -8,13 +8,11 @@ they fail (never skip) and say what is missing. Screenshots land in test-output/
 from __future__ import annotations
 
 import gc
-import os
 import time
 import tkinter as tk
 from collections.abc import Iterator
 from pathlib import Path
 
-import displays  # scripts/displays.py: Xvfb, shared with the screenshot script
 import numpy as np
 import pytest
 from PIL import ImageGrab
@@ -100,23 +98,6 @@ def _free_tk_in_this_thread() -> Iterator[None]:
     """Tk objects must be freed by the thread that made them (see tests/test_gui.py)."""
     yield
     gc.collect()
-
-
-@pytest.fixture(scope="module")
-def xdisplay() -> Iterator[str]:
-    try:
-        proc, display = displays.start_xvfb()
-    except displays.DisplayError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    yield display
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture

@@ -11,15 +11,13 @@ import base64
 import io
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
-import displays  # scripts/displays.py: Chromium, shared with the screenshot script
 import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Page, Request, sync_playwright
+from playwright.sync_api import Browser, Page, Request
 
 from inkdigit.vision.strokes import parse, render
 
@@ -93,46 +91,6 @@ def placed(strokes: list[Stroke], cx: float, scale: float) -> list[Stroke]:
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module; a missing chromium is a failure with the fix in the message."""
-    try:
-        exe = displays.chromium()
-    except displays.DisplayError as exc:
-        pytest.fail(f"the web page tests need it: {exc}", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=displays.CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A desktop-sized page on the app, screenshotted to test-output/web-<test>.png when the test ends.
-
-    Fails the test on any JavaScript error or any request to another host (the page must work offline).
-    """
-    # Reduced motion: the page then skips its cosmetic transitions, which keeps software rendering quick.
-    context = browser.new_context(
-        viewport={"width": 1200, "height": 860}, device_scale_factor=1, reduced_motion="reduce"
-    )
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
-    pg.on(
-        "request",
-        lambda r: None if r.url.startswith((live_url, "data:", "blob:")) else problems.append(r.url),
-    )
-    pg.goto(live_url)
-    pg.wait_for_function("() => window.inkdigit !== undefined")
-    yield pg
-    OUT.mkdir(exist_ok=True)
-    if not pg.is_closed():
-        pg.screenshot(path=str(OUT / f"web-{request.node.name}.png"))
-    context.close()
-    assert not problems, f"page errors or requests to other hosts: {problems}"
 
 
 # ---------------------------------------------------------------- helpers

@@ -9,13 +9,11 @@ letters, alnum and math models, these tests FAIL (never skip) and say why. Scree
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import displays  # scripts/displays.py: Chromium, shared with the screenshot script
 import pytest
-from playwright.sync_api import Browser, Page, Request, sync_playwright
+from playwright.sync_api import Browser, Page, Request
 
 from font_ink import Stroke, pen_strokes
 
@@ -32,38 +30,6 @@ def written(text: str, pen: float, box: tuple[float, float, float, float]) -> li
 
 
 # ---------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        exe = displays.chromium()
-    except displays.DisplayError as exc:
-        pytest.fail(f"the web page tests need it: {exc}", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=displays.CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A desktop-sized page on the app; fails the test on any JavaScript error or request to another host."""
-    context = browser.new_context(
-        viewport={"width": 1200, "height": 860}, device_scale_factor=1, reduced_motion="reduce"
-    )
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
-    pg.on("request", lambda r: None if r.url.startswith((live_url, "data:", "blob:")) else problems.append(r.url))
-    pg.goto(live_url)
-    pg.wait_for_function("() => window.inkdigit !== undefined")
-    yield pg
-    OUTPUT.mkdir(exist_ok=True)
-    if not pg.is_closed():
-        pg.screenshot(path=str(OUTPUT / f"web-{request.node.name}.png"))
-    context.close()
-    assert not problems, f"page errors or requests to other hosts: {problems}"
 
 
 def draw_mouse(page: Page, strokes: list[Stroke]) -> None:
