@@ -107,6 +107,19 @@ def test_preview_and_top_k(client: TestClient, pictures) -> None:
     assert a["preview_png"].startswith("data:image/png;base64,") and len(a["top_k"]) == 5
 
 
+@pytest.mark.parametrize("path", ["/api/predict/text?charset=letters", "/api/predict/math"])
+def test_a_line_previews_what_the_model_saw_of_each_character_only_when_asked(client: TestClient, pictures,
+                                                                               path: str) -> None:
+    picture = pictures["word" if "text" in path else "sum"]
+    model = schemas.TextOut if "text" in path else schemas.MathOut
+    shown = valid(client.post(path + ("&" if "?" in path else "?") + "preview=true", **bodies(picture)["raw"]), model)
+    plain = valid(client.post(path, **bodies(picture)["raw"]), model)
+    assert shown["chars"] and all(c["preview_png"].startswith("data:image/png;base64,") for c in shown["chars"])
+    assert all("preview_png" not in c for c in plain["chars"])
+    if "math" in path:
+        assert "value" in plain and "holds" in plain  # fields that may be null are still sent
+
+
 def test_kinds_restrict_the_answer(client: TestClient, pictures) -> None:
     for kinds, kind in (("digit", "digit"), ("letter", "letter")):
         r = client.post(f"/api/predict/char?charset=alnum&kinds={kinds}", **bodies(pictures["a"])["raw"])

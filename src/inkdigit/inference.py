@@ -433,11 +433,17 @@ class Predictor:
             d["preview_png"] = png_data_url(pred.image)
         return d
 
-    def line_answer(self, line: NumberPrediction) -> dict[str, Any]:
-        """A read line as the API and the CLI answer it: text, confidence, each character with its box."""
-        return {"text": line.text, "confidence": round(line.confidence, 6), "unsure": line.unsure,
-                "chars": [{"text": p.text, "confidence": round(p.confidence, 6), "unsure": p.unsure,
-                           "top_k": self._texts(p.top_k), "box": list(b)} for p, b in zip(line.digits, line.boxes)],
+    def line_answer(self, line: NumberPrediction, preview: bool = False) -> dict[str, Any]:
+        """A read line as the API and the CLI answer it: text, confidence, each character with its box (and, with
+        `preview`, the 28x28 picture the model read it from)."""
+        chars = []
+        for p, b in zip(line.digits, line.boxes):
+            char = {"text": p.text, "confidence": round(p.confidence, 6), "unsure": p.unsure,
+                    "top_k": self._texts(p.top_k), "box": list(b)}
+            if preview:
+                char["preview_png"] = png_data_url(p.image)
+            chars.append(char)
+        return {"text": line.text, "confidence": round(line.confidence, 6), "unsure": line.unsure, "chars": chars,
                 "alternatives": [{"text": t, "confidence": round(c, 6)} for t, c in line.alternatives]}
 
     def _texts(self, top_k: list[tuple[int, float]]) -> list[dict[str, Any]]:

@@ -267,6 +267,7 @@ def _add_char_api(app: FastAPI, registry: ModelRegistry, max_bytes: int) -> None
         tags=["characters"],
         summary="Read a line of characters (a word, a code, an expression)",
         response_model=schemas.TextOut,
+        response_model_exclude_unset=True,
         responses=schemas.CHAR_ERROR_RESPONSES,
         openapi_extra=schemas.image_body("An image of characters written side by side, left to right."),
         description=schemas.TEXT_DESCRIPTION,
@@ -275,25 +276,31 @@ def _add_char_api(app: FastAPI, registry: ModelRegistry, max_bytes: int) -> None
         request: Request,
         charset: Annotated[CharsetName, Query(description=CHARSET_PARAM)] = "alnum",
         top_k: TopK = TOP_K_DEFAULT,
+        preview: bool = Query(PREVIEW_DEFAULT, description=PREVIEW_PARAM),
         kinds: Kinds = None,
     ) -> schemas.TextOut:
         source = await read_input(request, max_bytes)
         predictor = await charset_ready(registry, charset)
-        return schemas.TextOut(**work.predict_text(predictor, source, charset, top_k, kinds))
+        return schemas.TextOut(**work.predict_text(predictor, source, charset, top_k, kinds, preview=preview))
 
     @app.post(
         "/api/predict/math",
         tags=["characters"],
         summary="Read a written sum and evaluate it",
         response_model=schemas.MathOut,
+        response_model_exclude_unset=True,
         responses=schemas.CHAR_ERROR_RESPONSES,
         openapi_extra=schemas.image_body("An image of a line of arithmetic (digits and + − × ÷ = ( ) .)."),
         description=schemas.MATH_DESCRIPTION,
     )
-    async def predict_math(request: Request, top_k: TopK = TOP_K_DEFAULT) -> schemas.MathOut:
+    async def predict_math(
+        request: Request,
+        top_k: TopK = TOP_K_DEFAULT,
+        preview: bool = Query(PREVIEW_DEFAULT, description=PREVIEW_PARAM),
+    ) -> schemas.MathOut:
         source = await read_input(request, max_bytes)
         predictor = await charset_ready(registry, "math")
-        return schemas.MathOut(**work.predict_text(predictor, source, "math", top_k, math=True))
+        return schemas.MathOut(**work.predict_text(predictor, source, "math", top_k, math=True, preview=preview))
 
 
 async def charset_ready(registry: ModelRegistry, name: str) -> Any:

@@ -309,6 +309,7 @@ class TextCharOut(BaseModel):
     top_k: list[TextProbability] = Field(..., description="The `top_k` most likely labels.")
     box: list[int] = Field(..., min_length=4, max_length=4,
                            description="`[x0, y0, x1, y1]` of this character in the sent image's pixels.")
+    preview_png: str = Field(None, description="Only with `preview=true`: this character's 28x28 model input.")
 
 
 class TextOut(BaseModel):

@@ -113,7 +113,7 @@ def predict_char(predictor: Any, source: bytes | Drawing, charset: str, top_k: i
 
 
 def predict_text(predictor: Any, source: bytes | Drawing, charset: str, top_k: int, kinds: str | None = None,
-                 math: bool = False) -> dict:
+                 math: bool = False, preview: bool = False) -> dict:
     """A line of characters → the /api/predict/text answer; with `math`, read and evaluated → /api/predict/math."""
     from inkdigit.inference import read_math
 
@@ -125,9 +125,9 @@ def predict_text(predictor: Any, source: bytes | Drawing, charset: str, top_k: i
         picture, atoms = rendered.picture, rendered.atoms()
     if math:
         reading = read_math(predictor, picture, atoms=atoms, top_k=top_k)
-        result = {**predictor.line_answer(reading.line), **reading.to_dict()}
+        result = {**predictor.line_answer(reading.line, preview), **reading.to_dict()}
     else:
-        result = predictor.line_answer(predictor.read_line(picture, top_k, atoms=atoms, kinds=kinds))
+        result = predictor.line_answer(predictor.read_line(picture, top_k, atoms=atoms, kinds=kinds), preview)
     result.update(charset=charset, model=predictor.name, elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
     return result
 
