@@ -22,12 +22,11 @@ model next to the bundled digit model's (one preprocessed image, one ONNX Runtim
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from predict_speed import latency_ms  # benchmarks/: the digit models' latency, measured the same way
 
 from inkdigit.charsets import DIGIT, SYMBOL, get_charset, mask_kinds
 from inkdigit.data import load
@@ -132,18 +131,6 @@ def gap_accuracy(run: str, x: np.ndarray, y: np.ndarray) -> float:
         print(f"note: {run} did not train on fonts only", file=sys.stderr)
     logits = predict_logits(net, to_tensor(x, torch.device("cpu")))
     return float((logits.argmax(1).numpy() == y).mean())
-
-
-def latency_ms(model: Predictor, x: np.ndarray, calls: int) -> float:
-    """Median milliseconds of one single-image model call (already preprocessed)."""
-    for _ in range(50):  # warm-up
-        model.predict_arrays(x)
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        model.predict_arrays(x)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def one_child(cmd: list[str]) -> tuple[float, float]:
@@ -40,14 +41,18 @@ def model_latency(model: str | None, calls: int = 500) -> float:
     from inkdigit.data import load
     from inkdigit.inference import Predictor
 
-    p = Predictor.load(model, threads=1)
     x = load("mnist", "test")[0][:1].astype(np.float32) / 255
+    return latency_ms(Predictor.load(model, threads=1), x, calls)
+
+
+def latency_ms(predictor: Any, x: Any, calls: int) -> float:
+    """Median milliseconds of one call of `predictor.predict_arrays(x)`, after 50 warm-up calls."""
     for _ in range(50):  # warm-up
-        p.predict_arrays(x)
+        predictor.predict_arrays(x)
     times = []
     for _ in range(calls):
         t = time.perf_counter()
-        p.predict_arrays(x)
+        predictor.predict_arrays(x)
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
 
