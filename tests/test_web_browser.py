@@ -17,9 +17,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Page, Request
+from playwright.sync_api import Browser, Page
 
 from inkdigit.vision.strokes import parse, render
+from web_page import record_reads, settled, shown
 
 pytestmark = pytest.mark.slow  # make test-fast skips this file; make test runs it
 
@@ -128,25 +129,6 @@ def draw_touch(page: Page, strokes: list[Stroke]) -> None:
             cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     cdp.detach()
-
-
-def settled(page: Page) -> dict | None:
-    """Wait until no reading is in flight or queued, then return the last answer (None when blank)."""
-    page.wait_for_function("() => window.inkdigit.idle", timeout=15_000)
-    page.wait_for_timeout(50)  # let the answer render
-    return page.evaluate("() => window.inkdigit.lastAnswer")
-
-
-def shown(page: Page) -> tuple[str, str]:
-    """What a person sees: the big answer and the line under it."""
-    return page.locator("#big").inner_text(), page.locator("#verdict").inner_text()
-
-
-def record_reads(page: Page) -> list[Request]:
-    """Every reading request the page sends from now on (a list that fills as it draws)."""
-    reads: list[Request] = []
-    page.on("request", lambda r: reads.append(r) if r.method == "POST" and "/api/predict" in r.url else None)
-    return reads
 
 
 def decode_png(data_url: str) -> np.ndarray:

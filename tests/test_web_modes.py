@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request
 
 from font_ink import Stroke, pen_strokes
+from web_page import record_reads, settled, shown
 
 pytestmark = pytest.mark.slow  # make test-fast skips this file; make test runs it
 
@@ -43,24 +44,6 @@ def draw_mouse(page: Page, strokes: list[Stroke]) -> None:
         for x, y in path[1:]:
             page.mouse.move(x, y)
         page.mouse.up()
-
-
-def settled(page: Page) -> dict | None:
-    """Wait until no reading is in flight or queued, then return the last answer (None when blank)."""
-    page.wait_for_function("() => window.inkdigit.idle", timeout=15_000)
-    page.wait_for_timeout(50)
-    return page.evaluate("() => window.inkdigit.lastAnswer")
-
-
-def shown(page: Page) -> tuple[str, str]:
-    """What a person sees: the big answer and the line under it."""
-    return page.locator("#big").inner_text(), page.locator("#verdict").inner_text()
-
-
-def record_reads(page: Page) -> list[Request]:
-    reads: list[Request] = []
-    page.on("request", lambda r: reads.append(r) if r.method == "POST" and "/api/predict" in r.url else None)
-    return reads
 
 
 def route_of(read: Request) -> tuple[str, dict[str, list[str]]]:
