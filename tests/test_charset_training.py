@@ -4,6 +4,7 @@ the bundled models reading clean glyphs of fonts they never saw."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from inkdigit.charsets import CHARSETS, get_charset
 from inkdigit.data.fetch import default_data_dir
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILIES, TRAINING_FAMILIES
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILIES, FAMILY_LISTS, TRAINING_FAMILIES, TRAINING_FAMILIES_57
 from inkdigit.data.handwriting import FontChars
 from inkdigit.errors import TrainError
 from inkdigit.training import chardata
@@ -68,6 +69,49 @@ def test_each_side_of_a_font_run_draws_its_own_fonts_and_never_the_held_out_desi
     drawn = set(train) | set(val) | set(test)
     assert not {f for f in drawn for design in HELD_OUT_DESIGNS if design.split("-")[0] in f}
     assert not {f for f in FAMILIES for design in HELD_OUT_DESIGNS if design.split("-")[0] in f}
+
+
+@pytest.mark.parametrize("name", list(FAMILY_LISTS))
+def test_no_family_list_a_recipe_can_name_holds_a_benchmark_or_held_out_design(name):
+    families = FAMILY_LISTS[name]
+    assert families and set(families) <= set(FAMILIES) and len(set(families)) == len(families)
+    assert not set(families) & set(BENCHMARK_FAMILIES)
+    assert not {f for f in families for design in HELD_OUT_DESIGNS if design.split("-")[0] in f}
+
+
+def test_math_trains_on_the_57_families_it_shipped_on_while_letters_and_alnum_take_todays(fake_draw):
+    sides = {}
+    for charset in ("letters", "alnum", "math"):
+        cfg = TrainConfig(model="resnet-small", charset=charset, dataset="fonts", font_chars=2).resolved()
+        fake_draw.calls.clear()
+        chardata.font_run_data(cfg, log=lambda m: None)
+        (train, *_), (val, *_), (test, *_) = [call[1:] for call in fake_draw.calls]
+        sides[charset] = cfg.font_families, train, val, test
+    # the shipped math model's fonts (before 7ed500b's 47): 49 training and these 8 validation fonts
+    families, train, val, test = sides["math"]
+    assert families == "training-57" and len(train) == 49 and set(train) | set(val) == set(TRAINING_FAMILIES_57)
+    assert val == ["alex-brush", "amatic-sc", "architects-daughter", "delicious-handrawn", "ephesis", "mansalva",
+                   "nanum-brush-script", "sacramento"]
+    assert not set(train) & set(val) and sorted(test) == sorted(BENCHMARK_FAMILIES)
+    for charset in ("letters", "alnum"):  # today's 104: 96 training and 8 validation fonts
+        families, train, val, test = sides[charset]
+        assert families == "training" and (len(train), len(val)) == (96, 8)
+        assert set(train) | set(val) == set(TRAINING_FAMILIES) and sorted(test) == sorted(BENCHMARK_FAMILIES)
+
+
+def test_a_run_saved_before_font_families_existed_keeps_the_training_list(fake_draw, monkeypatch, tmp_path):
+    from inkdigit.training.runs import saved_settings
+
+    real = np.zeros((200, 28, 28), np.uint8), np.arange(200, dtype=np.int64) % 10
+    monkeypatch.setattr(chardata, "load", lambda name, split, data_dir=None: real)
+    monkeypatch.setattr(chardata, "split_train_val", lambda n, size, seed: (np.arange(100), np.arange(100, 200)))
+    settings = dataclasses.asdict(TrainConfig(model="resnet-small", charset="math").resolved())
+    assert settings["font_families"] == "training-57"  # what config.json and the exported metadata keep
+    del settings["font_families"]  # a math run's config.json made before the setting (it drew "training")
+    chardata.font_val_data(settings)  # export: its temperature is fitted on that list's validation fonts
+    assert fake_draw.calls[0][1] == sorted(chardata.font_split(8, "training").validation)
+    (tmp_path / "config.json").write_text(json.dumps({"settings": settings}))
+    assert saved_settings(tmp_path)["font_families"] == "training"  # --resume: not today's math recipe
 
 
 def test_another_seed_draws_other_training_glyphs_in_the_same_fonts(fake_draw):
@@ -124,6 +168,8 @@ def test_digit_runs_resolve_exactly_as_before_and_charset_runs_take_their_recipe
     (dict(charset="letters", font_chars=0), "--font-chars must be >= 1"),
     (dict(charset="letters", font_digits=100), "--font-digits"),
     (dict(charset="letters", val_fonts=0), "--val-fonts must be >= 1"),
+    (dict(charset="letters", font_families="everything"), "unknown font family list 'everything'"),
+    (dict(charset="math", val_fonts=57), "--val-fonts must leave fonts to train on: 57 of the 57 families"),
 ])
 def test_bad_charset_settings_are_one_line(settings, words):
     with pytest.raises(TrainError, match=words) as e:
@@ -166,6 +212,7 @@ def test_a_dry_run_letters_model_trains_through_the_cli_and_exports_its_labels(t
     assert "drawing" in r.stdout and "(letters: fonts)" in r.stdout
     settings = json.loads((run / "config.json").read_text())["settings"]
     assert settings["charset"] == "letters" and settings["dataset"] == "mnist"
+    assert settings["font_families"] == "training"
     r = _cli("export", str(run), "--out", str(onnx), "--data-dir", str(data))
     assert r.returncode == 0, r.stderr
     model = Predictor(onnx)

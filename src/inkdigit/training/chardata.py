@@ -3,9 +3,10 @@ alone from fonts (`--dataset fonts`, the synthetic-to-real gap), as train / vali
 
 The fonts are split three ways, by family, so that no score is made on a hand the net has seen:
 
-- training: `fonts.TRAINING_FAMILIES` less the validation families;
-- validation: `val_fonts` of the training families, drawn once with a fixed seed (the same for every run,
-  as MNIST's validation split is), used for the epoch lines and the export's temperature;
+- training: the run's family list (`font_families`, a name in `fonts.FAMILY_LISTS`: today's
+  `TRAINING_FAMILIES` for most recipes) less the validation families;
+- validation: `val_fonts` of that list, drawn once with a fixed seed (the same for every run of the list, as
+  MNIST's validation split is), used for the epoch lines and the export's temperature;
 - test: `fonts.BENCHMARK_FAMILIES`, never trained or tuned on. The fonts-only digits run is tested on
   MNIST's test set instead: that number is the gap between font glyphs and real handwriting.
 
@@ -30,7 +31,7 @@ import numpy as np
 from inkdigit.charsets import Charset, get_charset
 from inkdigit.data import load, split_train_val
 from inkdigit.data.fetch import default_data_dir
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, TRAINING_FAMILIES, font_paths
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILY_LISTS, font_paths
 from inkdigit.data.handwriting import font_char_set, split_families
 from inkdigit.fsutil import write_atomic
 from inkdigit.training.config import TrainConfig
@@ -40,6 +41,8 @@ from inkdigit.vision.preprocess import PREPROCESS_VERSION
 Arrays = tuple[np.ndarray, np.ndarray]  # (uint8 images [N,28,28], int64 label indices [N])
 
 SPLIT_SEED = 0  # which training families are the validation fonts: fixed, so every run validates alike
+# The list of a run saved before runs named theirs (`font_families` None): "training", what they all drew from.
+DEFAULT_FAMILIES = "training"
 VAL_SEED, TEST_SEED = 10_001, 10_002  # the drawing seeds of the validation and test glyphs (not the run's)
 VAL_PER_LABEL = TEST_PER_LABEL = 100  # validation and test glyphs per label (the same for every run)
 # What a cached glyph set depends on besides its key's arguments: bump it when draw_text, preprocess or
@@ -57,10 +60,10 @@ class FontSplit:
     test: list[str]
 
 
-def font_split(val_fonts: int) -> FontSplit:
-    """`TRAINING_FAMILIES` less `val_fonts` held out for validation (seeded, `SPLIT_SEED`); the benchmark
-    families as the test fonts."""
-    training, validation = split_families(TRAINING_FAMILIES, val_fonts, seed=SPLIT_SEED)
+def font_split(val_fonts: int, families: str | None = DEFAULT_FAMILIES) -> FontSplit:
+    """The family list `FAMILY_LISTS[families]` less `val_fonts` held out for validation (seeded,
+    `SPLIT_SEED`); the benchmark families as the test fonts."""
+    training, validation = split_families(FAMILY_LISTS[families or DEFAULT_FAMILIES], val_fonts, seed=SPLIT_SEED)
     return FontSplit(training, validation, list(BENCHMARK_FAMILIES))
 
 
@@ -77,7 +80,7 @@ def side_data(cfg: TrainConfig, side: str, data_dir: str | os.PathLike | None = 
     """One side ("train", "val" or "test") of `font_run_data`: export reads a finished run's validation and
     test sides alone, without drawing its training glyphs again when they are not cached."""
     charset = get_charset(cfg.charset)
-    split = font_split(cfg.val_fonts)
+    split = font_split(cfg.val_fonts, cfg.font_families)
     if side == "test":
         if charset.name == "digits":  # the fonts-only digits: tested on real handwriting, MNIST's test set
             images, labels = load("mnist", "test", data_dir)

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from inkdigit.charsets import CHARSETS
+from inkdigit.data.fonts import FAMILY_LISTS
 from inkdigit.errors import TrainError
 from inkdigit.training.recipes import CHARSET_RECIPES, FONTS_ONLY, RECIPES
 
@@ -31,6 +32,9 @@ class TrainConfig:
     font_digits: int | None = None  # digits drawn from handwriting fonts, added to the training images
     font_chars: int | None = None  # glyphs per label drawn from the training fonts (charset or fonts-only runs)
     val_fonts: int = 8  # training families held out as the validation fonts of a run that draws from fonts
+    # the families a font run trains and validates on: a name in data.fonts.FAMILY_LISTS (saved settings from
+    # before this setting have None: they drew from "training", as it was then)
+    font_families: str | None = None
     seed: int = 0
     val_size: int = 5000
     threads: int | None = None  # None: all the cores torch would use
@@ -58,6 +62,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise TrainError for settings no run could use."""
+        families = FAMILY_LISTS.get(self.font_families or "", ())  # () when not named yet, or unknown
         checks = [
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
@@ -73,6 +78,11 @@ class TrainConfig:
              f"--augment-strength must be > 0, got {self.augment_strength}"),
             (self.font_chars is None or self.font_chars >= 1, f"--font-chars must be >= 1, got {self.font_chars}"),
             (not self.draws_fonts() or self.val_fonts >= 1, f"--val-fonts must be >= 1, got {self.val_fonts}"),
+            (self.font_families is None or self.font_families in FAMILY_LISTS,
+             f"unknown font family list {self.font_families!r} (known: {', '.join(FAMILY_LISTS)})"),
+            (not (self.draws_fonts() and families) or self.val_fonts < len(families),
+             f"--val-fonts must leave fonts to train on: {self.val_fonts} of the {len(families)} families of "
+             f"{self.font_families!r}"),
             (not (self.draws_fonts() and self.font_digits),
              "--font-digits adds font digits to MNIST runs; a charset or --dataset fonts run sets --font-chars"),
             (self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),

@@ -63,9 +63,10 @@ def saved_config(run_dir: str | os.PathLike) -> dict:
     """A run dir's config.json, with any setting added since filled in as that run had it."""
     config = json.loads((Path(run_dir) / "config.json").read_text())
     # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch;
-    # runs made before --font-digits trained on MNIST alone; runs made before --charset read the ten digits.
+    # runs made before --font-digits trained on MNIST alone; runs made before --charset read the ten digits;
+    # runs made before font_families drew from the "training" list.
     config["settings"] = {"clean_epochs": 0, "engine": "torch", "font_digits": 0, "charset": "digits",
-                          **config["settings"]}
+                          "font_families": "training", **config["settings"]}
     config["settings"].pop("extra", None)  # an unused setting that older runs saved (always {})
     config.setdefault("engine", config["settings"]["engine"])  # the step it used ('auto' resolved)
     return config
