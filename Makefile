@@ -74,9 +74,10 @@ models: venv data
 
 # The letters, alnum and math models (src/inkdigit/weights/chars/): glyphs drawn from the handwriting fonts
 # (cached under the data dir after the first run), MNIST's digits for alnum and math; recipes in
-# src/inkdigit/training/recipes.py (CHARSET_RECIPES), numbers in docs/charsets.md.
+# src/inkdigit/training/recipes.py (CHARSET_RECIPES), numbers in docs/charsets.md. Then the whole-character
+# verifier that reading their lines uses (lines drawn in the training fonts).
 chars-models: venv data
-	rm -rf runs/bundled-letters runs/bundled-alnum runs/bundled-math
+	rm -rf runs/bundled-letters runs/bundled-alnum runs/bundled-math runs/bundled-char-verifier
 	mkdir -p src/inkdigit/weights/chars
 	$(INKDIGIT) train --model resnet-small --charset letters --seed 0 --out runs/bundled-letters --no-progress
 	$(INKDIGIT) export runs/bundled-letters --out src/inkdigit/weights/chars/letters.onnx
@@ -84,6 +85,9 @@ chars-models: venv data
 	$(INKDIGIT) export runs/bundled-alnum --out src/inkdigit/weights/chars/alnum.onnx
 	$(INKDIGIT) train --model resnet-small --charset math --seed 0 --out runs/bundled-math --no-progress
 	$(INKDIGIT) export runs/bundled-math --out src/inkdigit/weights/chars/math.onnx
+	$(PY) -m inkdigit.training.verifier --chars --lines 6000 --seed 0 --out runs/bundled-char-verifier
+	mkdir -p src/inkdigit/weights/verifier
+	cp runs/bundled-char-verifier/whole-char.onnx src/inkdigit/weights/verifier/whole-char.onnx
 
 bench: venv data
 	$(PY) benchmarks/train_speed.py

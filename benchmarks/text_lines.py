@@ -29,51 +29,26 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inkdigit.charsets import MINUS, get_charset
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, font_paths
-from inkdigit.data.handwriting import draw_text, has_glyph
+from inkdigit.charsets import get_charset
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, TRAINING_FAMILIES, font_paths
+from inkdigit.data.handwriting import draw_text, has_glyph, split_families
+from inkdigit.data.texts import random_expression, random_word
 from inkdigit.errors import ExpressionError, ImageError
 from inkdigit.inference import Predictor, charset_model, read_math
 from inkdigit.mathexpr import evaluate
 
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-OPERATORS = ("+", MINUS, "×", "÷")
+VALIDATION_FONTS = 8  # as the character models' recipes (training/chardata.py font_split)
 STREAM = {"words": 1, "expressions": 2, "latency": 3}
 
 
 def make_word(seed: int, index: int, length: int | None = None) -> str:
     """A random word of 3-8 letters in upper, lower or capitalised case; deterministic in (seed, index)."""
-    rng = np.random.default_rng([seed, STREAM["words"], index])
-    n = length or int(rng.integers(3, 9))
-    word = "".join(LETTERS[int(k)] for k in rng.integers(0, 26, n))
-    case = int(rng.integers(0, 3))
-    return word.upper() if case == 0 else word.capitalize() if case == 1 else word
+    return random_word(np.random.default_rng([seed, STREAM["words"], index]), length)
 
 
 def make_expression(seed: int, index: int) -> str:
     """A well-formed expression of 3-9 math symbols; deterministic in (seed, index)."""
-    rng = np.random.default_rng([seed, STREAM["expressions"], index])
-    while True:  # draw until one is 3-9 symbols long and evaluates
-        equals = rng.random() < 1 / 3
-        parts: list[str] = []
-        for k in range(int(rng.integers(2, 4))):
-            if k:
-                parts.append(OPERATORS[int(rng.integers(0, 4))])
-            digits = "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(1, 4))))
-            number = str(int(digits)) if len(digits) > 1 else digits  # no leading zeros
-            if rng.random() < 0.15 and len(number) >= 2:
-                cut = int(rng.integers(1, len(number)))
-                number = number[:cut] + "." + number[cut:]
-            parts.append(number)
-        if len(parts) >= 5 and rng.random() < 0.3:
-            parts[0], parts[2] = "(" + parts[0], parts[2] + ")"
-        text = "".join(parts) + ("=" if equals else "")
-        if 3 <= len(text) <= 9:
-            try:
-                evaluate(text)
-            except ExpressionError:  # a division by zero
-                continue
-            return text
+    return random_expression(np.random.default_rng([seed, STREAM["expressions"], index]))
 
 
 def font_for(fonts: dict[str, str], text: str, rng: np.random.Generator) -> str:
@@ -168,6 +143,11 @@ def latency(predictor: Predictor, fonts: dict[str, str], seed: int, n: int = 40,
     return {"n": n, "median_ms": statistics.median(times), "p90_ms": float(np.quantile(times, 0.9))}
 
 
+def validation_families() -> list[str]:
+    """The 8 fonts the character models hold out for validation (`training/chardata.py`'s split)."""
+    return split_families(TRAINING_FAMILIES, VALIDATION_FONTS, seed=0)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="words and expressions each")
@@ -176,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--math-model", default=None, help="an .onnx path (default: the bundled math model)")
     parser.add_argument("--only", choices=("words", "expressions"), default=None, help="run one task")
     parser.add_argument("--data-dir", default=None, help="the fonts' cache directory (None: inkdigit's cache)")
+    parser.add_argument("--fonts", choices=("benchmark", "validation"), default="benchmark",
+                        help="benchmark: the 12 fonts no model is trained or tuned on (the reported numbers); "
+                             "validation: the character models' 8 validation fonts, to tune on")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    fonts = {k: str(v) for k, v in font_paths(BENCHMARK_FAMILIES, args.data_dir).items()}
-    results: dict = {"seed": args.seed, "fonts": sorted(fonts)}
+    families = BENCHMARK_FAMILIES if args.fonts == "benchmark" else validation_families()
+    fonts = {k: str(v) for k, v in font_paths(families, args.data_dir).items()}
+    results: dict = {"seed": args.seed, "fonts": sorted(fonts), "font_set": args.fonts}
     if args.only in (None, "words"):
         letters = Predictor.load(args.letters_model or charset_model("letters"), threads=1)
         charset = get_charset("letters")
@@ -198,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"text lines, seed {args.seed}, fonts never trained on: {', '.join(results['fonts'])}")
+    what = "fonts never trained on" if args.fonts == "benchmark" else "validation fonts (tuning only)"
+    print(f"text lines, seed {args.seed}, {what}: {', '.join(results['fonts'])}")
     for task, target in (("words", 0.90), ("expressions", 0.95)):
         if task in results:
             r = results[task]

@@ -1,5 +1,6 @@
-"""Generated written lines for training (data/lines.py) and the whole-digit verifier trained on them
-(training/verifier.py): the truth of every pixel, the candidates' verdicts, and the bundled verifier in use."""
+"""Generated written lines for training (data/lines.py, and lines drawn in the fonts) and the whole-digit and
+whole-character verifiers trained on them (training/verifier.py): the truth of every pixel, the candidates'
+verdicts, and the bundled verifiers in use."""
 
 from __future__ import annotations
 
@@ -77,3 +78,58 @@ def test_the_verifier_trains_and_exports_in_a_dry_run(tmp_path):
     probs = model.predict_arrays(np.zeros((3, 28, 28), np.float32))
     assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert model.metadata["config"]["lines"] == 60 and model.metadata["provenance"]
+
+
+def test_a_drawn_line_of_characters_has_the_same_picture_and_an_owner_for_each_glyph():
+    from inkdigit.data.fonts import font_paths
+    from inkdigit.data.handwriting import draw_text, draw_text_owned
+
+    font = str(font_paths(["caveat"])["caveat"])
+    for seed in range(6):
+        plain, params = draw_text(font, "Ti÷=8", np.random.default_rng(seed))
+        picture, owner, same = draw_text_owned(font, "Ti÷=8", np.random.default_rng(seed))
+        assert np.array_equal(np.asarray(plain), np.asarray(picture)) and params == same
+        # Each of the five glyphs owns ink (the dot of the i and the dots of ÷ with their glyph), paper none.
+        assert sorted(set(np.unique(owner).tolist()) - {-1}) == [0, 1, 2, 3, 4]
+        ink = np.asarray(picture, float) < float(np.median(np.asarray(picture))) - 96
+        assert (owner[~ink] >= 0).mean() < 0.02 and (owner[ink] >= 0).mean() > 0.95
+
+
+def test_the_character_verifier_learns_from_font_lines_cut_by_their_own_rules():
+    from inkdigit.training.verifier import char_candidate_set
+
+    x, y, line_of = char_candidate_set(lines=8, held_out=6, seed=3)
+    assert x.shape[1:] == (28, 28) and x.dtype == np.uint8 and len(x) == len(y) == len(line_of)
+    assert set(np.unique(y).tolist()) == {0, 1}  # whole characters and pieces or pairs, both
+    assert set(np.unique(line_of).tolist()) <= set(range(8)) and (line_of >= 6).any()  # held-out lines too
+
+
+def test_reading_a_line_of_letters_uses_the_bundled_character_verifier(monkeypatch):
+    from inkdigit.inference import charset_model
+
+    verifier = inference.whole_char_verifier()
+    assert verifier is not None, "src/inkdigit/weights/verifier/whole-char.onnx is missing: run make models"
+    assert verifier.labels == ["not one character", "one whole character"]
+    calls = []
+
+    def spy(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return verifier.predict_arrays(x)
+
+    monkeypatch.setattr(inference, "whole_char_verifier", lambda: type("V", (), {"predict_arrays": staticmethod(spy)}))
+    monkeypatch.setattr(inference, "whole_digit_verifier", lambda: pytest.fail("the digit verifier judged letters"))
+    picture = Image.new("L", (200, 100), 255)
+    picture.paste(0, (30, 20, 40, 80))
+    picture.paste(0, (120, 20, 130, 80))
+    Predictor(charset_model("letters"), threads=1).read_line(picture)
+    assert calls and calls[0] >= 2  # every candidate judged, in one batch
+
+
+@pytest.mark.slow
+def test_the_character_verifier_trains_and_exports_in_a_dry_run(tmp_path):
+    from inkdigit.training.verifier import main
+
+    assert main(["--chars", "--dry-run", "--out", str(tmp_path)]) == 0
+    model = Predictor(tmp_path / "whole-char.onnx")
+    assert model.labels == ["not one character", "one whole character"]
+    assert model.metadata["config"]["chars"] is True and model.metadata["provenance"]

@@ -157,6 +157,14 @@ def whole_digit_verifier() -> Predictor | None:
     return Predictor(path, threads=1) if path.is_file() else None
 
 
+@lru_cache(maxsize=1)
+def whole_char_verifier() -> Predictor | None:
+    """The bundled whole-character verifier that reading a line of any other label set (letters, symbols) uses,
+    loaded once per process; None when the installation has none."""
+    path = BUNDLED_DIR / "verifier" / "whole-char.onnx"
+    return Predictor(path, threads=1) if path.is_file() else None
+
+
 def model_metadata(path: str | os.PathLike) -> dict:
     """The inkdigit metadata stored in an .onnx file ({} for a foreign file)."""
     p = Path(path)
@@ -379,8 +387,8 @@ class Predictor:
                 return self.masked(self.predict_arrays(x), allowed)
 
         rules = line_rules(self.labels, allowed)
-        # The verifier learnt what one whole digit looks like: it joins in where only digits are read.
-        check = whole_digit_verifier() if rules is DIGIT_RULES else None
+        # Each verifier learnt what one whole character of its kind looks like: digits where only digits are read.
+        check = whole_digit_verifier() if rules is DIGIT_RULES else whole_char_verifier()
         return self._read_line(image, top_k, atoms, score, check, rules)
 
     def _read_line(self, image: Any, top_k: int, atoms: list[np.ndarray] | None, score: Any,

@@ -1,7 +1,8 @@
 """Handwriting-like pictures drawn from fonts: the one drawing that the benchmarks and training share.
 
 `draw_text` draws a string in a font with the variation a hand adds: size, spacing (the tightest touch),
-slant, stroke width and, for some, greyish paper with grain. `font_digit_set` draws a whole labelled set
+slant, stroke width and, for some, greyish paper with grain (`draw_text_owned`: the same picture and the glyph
+that owns each pixel). `font_digit_set` draws a whole labelled set
 of single digits in MNIST's form for training, `font_char_set` the same for any character set (letters,
 symbols), skipping a font that has no glyph for a character; `split_families` splits fonts so that
 validation fonts are never trained on. Torch-free; fonts come from `inkdigit.data.fonts`.
@@ -21,6 +22,7 @@ from inkdigit.charsets import Charset, get_charset
 from inkdigit.errors import MissingDataError, NoInkError
 
 STROKES = ("thin", "normal", "thick")
+OWNED_INK = 64  # a pixel darker than this (of 255) in the drawn ink has an owner (draw_text_owned)
 DRAW_TRIES = 20  # draws of one picture of a character set before a glyph the reader finds no ink in is an error
 
 
@@ -31,23 +33,46 @@ def draw_text(font_path: str, text: str, rng: np.random.Generator) -> tuple[Imag
     ±20°, half of them within ±6°), stroke width (a 3 or 5 px min/max filter, erosion only where the glyphs
     are large enough to keep their strokes) and, for 30% of them, grey paper with light noise.
     """
+    picture, _, params = _draw(font_path, text, rng, owned=False)
+    return picture, params
+
+
+def draw_text_owned(font_path: str, text: str, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray, dict]:
+    """`draw_text`'s picture (the same for the same `rng`) and the owner of each of its pixels: int16, the
+    picture's shape, the index in `text` of the glyph whose ink it is, -1 on paper. What a segmenter's candidate
+    holds of each character is judged from it (training/verifier.py)."""
+    picture, owner, params = _draw(font_path, text, rng, owned=True)
+    assert owner is not None
+    return picture, owner, params
+
+
+def _draw(font_path: str, text: str, rng: np.random.Generator, owned: bool
+          ) -> tuple[Image.Image, np.ndarray | None, dict]:
     size = int(rng.uniform(28, 120))
     tracking = float(rng.uniform(-0.05, 0.35)) * size
     slant = float(rng.uniform(-6, 6) if rng.random() < 0.5 else rng.uniform(-20, 20))
     stroke = STROKES[int(rng.integers(0, 3))]
     noisy = bool(rng.random() < 0.3)
-    ink = _glyphs(_font(font_path, size), text, tracking)
+    ink, layers = _glyphs(_font(font_path, size), text, tracking, owned)
     if stroke == "thin" and stroke_width(ink) < 5:
         stroke = "normal"  # eroding a fine pen leaves broken dots, not a finer pen
     if stroke != "normal":
         width = 3 if stroke == "thin" or size < 70 else 5
-        ink = np.asarray(square_filter(Image.fromarray(ink), width, np.maximum if stroke == "thick" else np.minimum))
-    picture = 255 - shear(ink, slant)
+        op = np.maximum if stroke == "thick" else np.minimum
+        ink = np.asarray(square_filter(Image.fromarray(ink), width, op))
+        layers = [np.asarray(square_filter(Image.fromarray(layer), width, op)) for layer in layers]
+    ink = shear(ink, slant)
+    owner = None
+    if owned:
+        # Each glyph's own ink, drawn and moved alike: a pixel belongs to the glyph with most ink there.
+        stack = np.stack([shear(layer, slant) for layer in layers])
+        owner = np.where((ink > OWNED_INK) & (stack.max(axis=0) > 0), stack.argmax(axis=0), -1).astype(np.int16)
+    picture = 255 - ink
     if noisy:
         picture = paper_noise(picture, rng)
     params = {"size": size, "tracking": round(tracking / size, 3), "slant": round(slant, 1), "stroke": stroke,
               "noise": noisy}
-    return Image.fromarray(picture), params
+    return Image.fromarray(picture), owner, params
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -89,26 +114,38 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def _glyphs(font: ImageFont.FreeTypeFont, text: str, tracking: float) -> np.ndarray:
-    """White-on-black ink of `text`, each glyph placed after the previous one's advance plus `tracking`."""
+def _glyphs(font: ImageFont.FreeTypeFont, text: str, tracking: float, owned: bool = False
+            ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """White-on-black ink of `text`, each glyph placed after the previous one's advance plus `tracking`; with
+    `owned`, also each glyph's ink alone, cropped alike (else no layers)."""
     size = font.size
     advances = [font.getlength(ch) for ch in text]
     pad = size
     width = int(sum(advances) + tracking * max(0, len(text) - 1)) + 2 * pad
-    im = Image.new("L", (max(width, 2 * pad + 1), 4 * size), 0)
+    canvas = (max(width, 2 * pad + 1), 4 * size)
+    im = Image.new("L", canvas, 0)
     draw = ImageDraw.Draw(im)
+    layers = []
     x = float(pad)
     for ch, advance in zip(text, advances, strict=True):
         draw.text((x, 2.5 * size), ch, font=font, fill=255, anchor="ls")
+        if owned:
+            layer = Image.new("L", canvas, 0)
+            ImageDraw.Draw(layer).text((x, 2.5 * size), ch, font=font, fill=255, anchor="ls")
+            layers.append(layer)
         x += advance + tracking
     box = im.getbbox()
     if box is None:
         raise ValueError(f"{Path(font.path).name} draws nothing for {text!r}")
     margin = int(0.3 * size)
     x0, y0, x1, y1 = box
-    out = np.zeros((y1 - y0 + 2 * margin, x1 - x0 + 2 * margin), np.uint8)
-    out[margin:-margin, margin:-margin] = np.asarray(im)[y0:y1, x0:x1]
-    return out
+
+    def crop(picture: Image.Image) -> np.ndarray:
+        out = np.zeros((y1 - y0 + 2 * margin, x1 - x0 + 2 * margin), np.uint8)
+        out[margin:-margin, margin:-margin] = np.asarray(picture)[y0:y1, x0:x1]
+        return out
+
+    return crop(im), [crop(layer) for layer in layers]
 
 
 def square_filter(im: Image.Image, size: int, op: np.ufunc) -> Image.Image:

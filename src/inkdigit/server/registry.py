@@ -37,6 +37,16 @@ def _load_for_serving(name: str | None) -> Any:
     return predictor
 
 
+def _load_charset(name: str) -> Any:
+    """A character set's model, with the whole-character verifier that reading its lines also needs (both load
+    together, on first use, not on the request after)."""
+    from inkdigit import inference
+
+    predictor = inference.Predictor(inference.charset_model(name), threads=1)
+    inference.whole_char_verifier()
+    return predictor
+
+
 def retry_delay(failures: int) -> float:
     """Seconds between the ``failures``-th failed load in a row and the next try: 1, 2, 4, ... at most 60."""
     return min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** max(0, failures - 1))
@@ -58,8 +68,7 @@ class ModelRegistry:
         from inkdigit import inference
 
         # A character set's model by set name ("digits" is never asked: it is the default model).
-        self._charset_loader = charset_loader or (
-            lambda name: inference.Predictor(inference.charset_model(name), threads=1))
+        self._charset_loader = charset_loader or _load_charset
         self._charsets: dict[str, Any] = {}
         if loader is None or lister is None:
 

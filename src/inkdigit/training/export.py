@@ -38,6 +38,9 @@ PARITY_TOL = 1e-4
 # resnet-small runs: these two gained as much as 3-9 views of shifts, rotations and zooms, at the least
 # compute (docs/experiments.md).
 TTA_ROTATIONS = (-6.0, 6.0)
+# The settings that decide a font run's validation and test sets (training/chardata.py): members of an ensemble
+# share them.
+FONT_SIDE_SETTINGS = ("charset", "dataset", "val_fonts", "font_families")
 
 
 def rotation_grid(degrees: float, size: int = 28) -> torch.Tensor:
@@ -253,8 +256,14 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
         raise ExportError(f"runs of different models ({', '.join(sorted(models))}): give --name")
     first = loaded[0][1]["settings"]
     charsets = {c["settings"].get("charset", "digits") for _, c, _ in loaded}
-    if len(charsets) > 1 or (len(loaded) > 1 and _draws_fonts(first)):
-        raise ExportError("runs of different character sets, or an ensemble of font runs: export them one by one")
+    if len(charsets) > 1:
+        raise ExportError("runs of different character sets: export them one by one")
+    # Font runs average only where they held out the same fonts: the temperature is fitted on the first run's
+    # validation fonts, which no member may have trained on, and the test fonts must be the same for all.
+    sides = {json.dumps({k: c["settings"].get(k) for k in FONT_SIDE_SETTINGS}, sort_keys=True) for _, c, _ in loaded}
+    if _draws_fonts(first) and len(sides) > 1:
+        raise ExportError("font runs with different fonts or data (" + ", ".join(FONT_SIDE_SETTINGS)
+                          + "): an ensemble needs the same validation and test fonts; export them one by one")
     charset = first.get("charset", "digits")
     base = first["model"]
     default_name = charset if charset != "digits" else base  # a charset's model is known by its charset

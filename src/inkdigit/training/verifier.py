@@ -1,14 +1,20 @@
-"""Train the whole-digit verifier: a small net that looks at a candidate cut out of a written line and says
-whether it is exactly one whole digit, or a piece of one, or parts of two.
+"""Train a whole-character verifier: a small net that looks at a candidate cut out of a written line and says
+whether it is exactly one whole character, or a piece of one, or parts of two. Two are bundled: the
+whole-digit verifier (lines of MNIST digits) and, with `--chars`, the whole-character verifier (lines of
+letters, arithmetic and codes drawn in the handwriting fonts), which lines of any other label set use.
 
 The digit recogniser was trained on whole, centred digits, so it is often sure of a fragment (the bar of a
 5 read as a sure "7") or of two touching digits squeezed into one box. Reading a line needs the other half
 of the check reader's recipe (LeCun, Bottou, Bengio & Haffner, 1998): candidates that are not one character
 must score low. This net gives that score; `inkdigit.vision.segment.read_number` adds its log-probability to
 each candidate's. Its training data are the segmenter's own candidates on generated lines
-(`inkdigit.data.lines`) from MNIST's training digits, each labelled by the owner map of its pixels.
+(`inkdigit.data.lines`) from MNIST's training digits, each labelled by the owner map of its pixels; with
+`--chars`, lines drawn by `inkdigit.data.handwriting.draw_text_owned` in the character models' training fonts
+(their validation fonts give the held-out lines; the benchmark fonts are never used), each read with its
+label set's line rules (words: letters, arithmetic: math, codes: alnum).
 
     python -m inkdigit.training.verifier --out runs/verifier        # ~10-20 min on 2 cores
+    python -m inkdigit.training.verifier --chars --out runs/verifier-chars
     python -m inkdigit.training.verifier --dry-run                   # a few lines, one epoch: checks the path
 """
 
@@ -24,13 +30,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from inkdigit.charsets import get_charset
 from inkdigit.data import load
+from inkdigit.data.fonts import TRAINING_FAMILIES, font_paths
+from inkdigit.data.handwriting import draw_text_owned, has_glyph, split_families
 from inkdigit.data.lines import make_line
+from inkdigit.data.texts import random_alnum, random_expression, random_word
 from inkdigit.errors import InkdigitError, one_line
 from inkdigit.fsutil import make_dir, write_atomic, write_json
 from inkdigit.provenance import provenance
 from inkdigit.training.export import attach_metadata, to_onnx_bytes
 from inkdigit.vision import segment
+from inkdigit.vision.lattice import line_rules
 from inkdigit.vision.preprocess import PREPROCESS_VERSION
 
 # A candidate is one whole digit when at least PURE of its ink is one digit's and it holds at least WHOLE of
@@ -48,6 +59,12 @@ class VerifierConfig:
     lr: float = 2e-3
     seed: int = 0
     val_share: float = 0.1  # of the lines: their candidates are held out
+    chars: bool = False  # lines of letters, arithmetic and codes in the training fonts, not MNIST digits
+
+
+# --chars: which texts a line is (its label set's line rules cut it), and how often.
+CHAR_TEXTS = (("letters", random_word, 0.45), ("math", random_expression, 0.35), ("alnum", random_alnum, 0.2))
+VALIDATION_FONTS = 8  # as the character models' runs (training/chardata.py font_split): the same 8 held out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=VerifierConfig.epochs)
     parser.add_argument("--seed", type=int, default=VerifierConfig.seed)
     parser.add_argument("--data-dir", default=None, help="MNIST cache directory (default: inkdigit's cache)")
+    parser.add_argument("--chars", action="store_true",
+                        help="the whole-character verifier: lines of letters, arithmetic and codes in the fonts")
     parser.add_argument("--dry-run", action="store_true", help="60 lines and one epoch: check the whole path")
     args = parser.parse_args(argv)
     config = VerifierConfig(lines=60 if args.dry_run else args.lines, epochs=1 if args.dry_run else args.epochs,
-                            seed=args.seed)
+                            seed=args.seed, chars=args.chars)
     try:
         train_verifier(config, args.out, args.data_dir)
     except InkdigitError as exc:
@@ -70,25 +89,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_verifier(config: VerifierConfig, out: Path, data_dir: str | None = None) -> dict:
-    """Generate, train, check on held-out lines, export `out`/whole-digit.onnx; returns the metrics."""
+    """Generate, train, check on held-out lines, export `out`/whole-digit.onnx (whole-char.onnx with
+    `config.chars`); returns the metrics."""
     torch.manual_seed(config.seed)
     make_dir(out)
-    images, labels = load("mnist", "train", data_dir)
     start = time.perf_counter()
-    x, y, line_of = candidate_set(images, labels, config.lines, config.seed)
+    held_out = round(config.lines * (1 - config.val_share))  # lines from here on are the validation lines
+    if config.chars:
+        x, y, line_of = char_candidate_set(config.lines, held_out, config.seed, data_dir)
+    else:
+        images, labels = load("mnist", "train", data_dir)
+        x, y, line_of = candidate_set(images, labels, config.lines, config.seed)
     print(f"{len(y)} candidates from {config.lines} lines ({float(y.mean()):.1%} whole) in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
-    val = line_of >= round(config.lines * (1 - config.val_share))
+    val = line_of >= held_out
     net = VerifierNet()
     fit(net, x[~val], y[~val], x[val], y[val], config)
     metrics = {"val_accuracy": accuracy(net, x[val], y[val]), "candidates": int(len(y)),
                "whole_share": float(y.mean()), "seconds": round(time.perf_counter() - start, 1)}
-    meta = {"name": "whole-digit", "labels": ["not one digit", "one whole digit"],
-            "preprocess_version": PREPROCESS_VERSION, "description": "Is this candidate exactly one whole digit?",
+    what = "character" if config.chars else "digit"
+    name = f"whole-{'char' if config.chars else 'digit'}"
+    meta = {"name": name, "labels": [f"not one {what}", f"one whole {what}"],
+            "preprocess_version": PREPROCESS_VERSION, "description": f"Is this candidate exactly one whole {what}?",
             "config": asdict(config), "metrics": metrics, "provenance": provenance()}
-    write_atomic(out / "whole-digit.onnx", attach_metadata(to_onnx_bytes(nn.Sequential(net, nn.Softmax(1))), meta))
+    path = out / f"{name}.onnx"
+    write_atomic(path, attach_metadata(to_onnx_bytes(nn.Sequential(net, nn.Softmax(1))), meta))
     write_json(out / "metrics.json", meta)
-    print(f"val accuracy {metrics['val_accuracy']:.2%}; wrote {out / 'whole-digit.onnx'}", flush=True)
+    print(f"val accuracy {metrics['val_accuracy']:.2%}; wrote {path}", flush=True)
     return metrics
 
 
@@ -104,6 +131,36 @@ def candidate_set(images: np.ndarray, labels: np.ndarray, lines: int, seed: int
         except InkdigitError:
             continue
         for k, verdict in enumerate(judge(found, line.owner)):
+            if verdict is not None:
+                xs.append(np.round(found.images[k] * 255).astype(np.uint8))
+                ys.append(verdict)
+                of.append(i)
+    return np.stack(xs), np.array(ys, np.int64), np.array(of, np.int64)
+
+
+def char_candidate_set(lines: int, held_out: int, seed: int, data_dir: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`candidate_set` for lines of characters: line i is a word, an expression or a code (`CHAR_TEXTS`) drawn in
+    a training font, or in a validation font from line `held_out` on, cut with its label set's line rules."""
+    training, validation = split_families(TRAINING_FAMILIES, VALIDATION_FONTS, seed=0)
+    paths = {family: str(path) for family, path in font_paths([*training, *validation], data_dir).items()}
+    rules = {name: line_rules(get_charset(name).labels) for name, _, _ in CHAR_TEXTS}
+    shares = np.array([share for _, _, share in CHAR_TEXTS])
+    xs, ys, of = [], [], []
+    for i in range(lines):
+        rng = np.random.default_rng([seed, i])
+        name, make, _ = CHAR_TEXTS[int(rng.choice(len(CHAR_TEXTS), p=shares / shares.sum()))]
+        text = make(rng)
+        fonts = [paths[f] for f in (validation if i >= held_out else training)
+                 if all(has_glyph(paths[f], ch) for ch in set(text))]
+        if not fonts:
+            continue
+        picture, owner, _ = draw_text_owned(fonts[int(rng.integers(0, len(fonts)))], text, rng)
+        try:
+            found = segment.candidates(picture, rules=rules[name])
+        except InkdigitError:
+            continue
+        for k, verdict in enumerate(judge(found, owner)):
             if verdict is not None:
                 xs.append(np.round(found.images[k] * 255).astype(np.uint8))
                 ys.append(verdict)

@@ -83,10 +83,10 @@ LETTER_WIDTH = 1.4
 # Small letters (a c e m n ...) are about half as tall as a line with capitals, ascenders or descenders: a set with
 # letters judges a candidate short from this fraction of SHORT_FROM and PARTIAL_SHORT_FROM.
 LETTER_HEIGHT = 0.75
-# Beyond digits there is no whole-character verifier, and the recogniser reads a row of small letters as one
-# wide one ("ckb" as "M"): with any label set but the digits, every pair of neighbouring marks that barely
-# overlap horizontally (see SEPARATE_OVERLAP) costs APART_PRICE to read as one character. A character's own
-# pieces overlap (the dot of an i, the bars of "=", the dots of "÷").
+# The recogniser reads a row of small letters as one wide one ("ckb" as "M"), which the whole-character
+# verifier alone does not stop (docs/experiments.md): with any label set but the digits, every pair of
+# neighbouring marks that barely overlap horizontally (see SEPARATE_OVERLAP) costs APART_PRICE to read as one
+# character. A character's own pieces overlap (the dot of an i, the bars of "=", the dots of "÷").
 APART_PRICE = 2.0
 # Where on the line a symbol's middle may be, as a fraction of the way from the line's top (0) to its baseline
 # (1), from the tall marks nearest it: a decimal point sits low, an operator in the middle; so neither is read
@@ -221,14 +221,17 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
     price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
-    one whole character (a verifier's), weighted by WHOLE_WEIGHT. A label of any size (`rules`) is spared an
-    arc's short prior, and only such labels are read from a tiny arc. Each node keeps its best partial paths,
-    one per text so far.
+    one whole character (a verifier's), weighted by WHOLE_WEIGHT (not on tiny arcs). A label of any size
+    (`rules`) is spared an arc's short prior, and only such labels are read from a tiny arc. Each node keeps its
+    best partial paths, one per text so far.
     """
     keep = max(1, n_best)
     logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-12))
     bonus = np.zeros(len(arcs)) if whole is None else WHOLE_WEIGHT * np.log(np.maximum(
         np.asarray(whole, np.float64), 1e-6))
+    # A tiny arc (a dot, a flat bar) looks the same in the 28x28 form whether it is a decimal point or the dot
+    # of an i, a minus or one bar of "=": the verifier cannot know, so where and how tall it is decides.
+    bonus[[k for k, a in enumerate(arcs) if a.tiny]] = 0.0
     labels = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_ARC]
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
