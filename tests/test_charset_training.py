@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,18 @@ def test_a_dry_run_letters_model_trains_through_the_cli_and_exports_its_labels(t
     r = _cli("train", "--model", "resnet-small", "--charset", "letters", "--dry-run", "--out", str(tmp_path / "again"),
              "--no-progress", "--data-dir", str(data))
     assert r.returncode == 0 and "drawing" not in r.stdout, r.stdout + r.stderr
+    # Two runs that held out the same fonts average into one model; runs on other fonts are refused in one line.
+    r = _cli("export", str(run), str(tmp_path / "again"), "--out", str(tmp_path / "two.onnx"), "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    two = Predictor(tmp_path / "two.onnx")
+    assert two.labels == model.labels and "ensemble of 2" in two.metadata["description"]
+    shutil.copytree(tmp_path / "again", tmp_path / "other")
+    config = json.loads((tmp_path / "other" / "config.json").read_text())
+    config["settings"]["val_fonts"] = 6
+    (tmp_path / "other" / "config.json").write_text(json.dumps(config))
+    r = _cli("export", str(run), str(tmp_path / "other"), "--out", str(tmp_path / "bad.onnx"), "--data-dir", str(data))
+    assert r.returncode != 0 and "same validation and test fonts" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.onnx").exists()
 
 
 @pytest.mark.slow
