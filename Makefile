@@ -77,10 +77,11 @@ models: venv data
 # src/inkdigit/training/recipes.py (CHARSET_RECIPES), numbers in docs/charsets.md. Then the whole-character
 # verifier that reading their lines uses (lines drawn in the training fonts).
 chars-models: venv data
-	rm -rf runs/bundled-letters runs/bundled-alnum runs/bundled-math runs/bundled-char-verifier
+	rm -rf runs/bundled-letters runs/bundled-letters-1 runs/bundled-alnum runs/bundled-math runs/bundled-char-verifier
 	mkdir -p src/inkdigit/weights/chars
 	$(INKDIGIT) train --model resnet-small --charset letters --seed 0 --out runs/bundled-letters --no-progress
-	$(INKDIGIT) export runs/bundled-letters --out src/inkdigit/weights/chars/letters.onnx
+	$(INKDIGIT) train --model resnet-small --charset letters --seed 1 --out runs/bundled-letters-1 --no-progress
+	$(INKDIGIT) export runs/bundled-letters runs/bundled-letters-1 --out src/inkdigit/weights/chars/letters.onnx
 	$(INKDIGIT) train --model resnet-small --charset alnum --seed 0 --out runs/bundled-alnum --no-progress
 	$(INKDIGIT) export runs/bundled-alnum --out src/inkdigit/weights/chars/alnum.onnx
 	$(INKDIGIT) train --model resnet-small --charset math --seed 0 --out runs/bundled-math --no-progress

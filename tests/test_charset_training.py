@@ -228,7 +228,7 @@ def test_a_dry_run_letters_model_trains_through_the_cli_and_exports_its_labels(t
     r = _cli("export", str(run), str(tmp_path / "again"), "--out", str(tmp_path / "two.onnx"), "--data-dir", str(data))
     assert r.returncode == 0, r.stderr
     two = Predictor(tmp_path / "two.onnx")
-    assert two.labels == model.labels and "ensemble of 2" in two.metadata["description"]
+    assert two.labels == model.labels and two.name == "letters" and "ensemble of 2" in two.metadata["description"]
     shutil.copytree(tmp_path / "again", tmp_path / "other")
     config = json.loads((tmp_path / "other" / "config.json").read_text())
     config["settings"]["val_fonts"] = 6

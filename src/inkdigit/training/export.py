@@ -267,7 +267,7 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     charset = first.get("charset", "digits")
     base = first["model"]
     default_name = charset if charset != "digits" else base  # a charset's model is known by its charset
-    name = name or (default_name if len(nets) == 1 else f"{base}-ensemble{len(nets)}")
+    name = name or (default_name if len(nets) == 1 or charset != "digits" else f"{base}-ensemble{len(nets)}")
     module = Probabilities(nets, rotations=TTA_ROTATIONS if tta else (0.0,)).eval()
     calibration = set_temperature(module, [c["settings"] for _, c, _ in loaded], data_dir) if calibrate else None
     onnx_bytes = to_onnx_bytes(module)

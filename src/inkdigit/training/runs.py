@@ -145,7 +145,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
     if not run.is_dir():
         raise TrainError(f"{run}: no such run directory")
     try:
-        config = json.loads((run / "config.json").read_text())
+        config = saved_config(run)  # settings added since filled in as the run had them
         settings = config["settings"]
     except (OSError, ValueError, KeyError) as e:
         raise TrainError(f"{run}: unreadable config.json ({e.__class__.__name__})") from None
