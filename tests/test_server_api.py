@@ -877,3 +877,14 @@ def test_the_whole_digit_verifier_loads_with_the_model_not_on_the_first_number_r
     inference.whole_digit_verifier.cache_clear()
     create_app()
     assert inference.whole_digit_verifier.cache_info().currsize == 1
+
+
+def test_the_whole_character_verifier_loads_with_a_character_model_not_on_the_request_after() -> None:
+    """A line of letters needs the letters model and the whole-character verifier: both load on first use."""
+    from inkdigit.server.registry import ModelRegistry
+
+    inference.whole_char_verifier.cache_clear()
+    registry = ModelRegistry(None)
+    assert inference.whole_char_verifier.cache_info().currsize == 0
+    assert registry.charset("letters").labels[0] == "A"
+    assert inference.whole_char_verifier.cache_info().currsize == 1
