@@ -51,24 +51,6 @@ def test_candidates_are_judged_by_the_owners_of_their_pixels(digits):
     assert clusters == len(line.text)
 
 
-def test_reading_a_number_uses_the_bundled_verifier(monkeypatch):
-    verifier = inference.whole_digit_verifier()
-    assert verifier is not None, "src/inkdigit/weights/verifier/whole-digit.onnx is missing: run make models"
-    assert verifier.labels == ["not one digit", "one whole digit"]
-    calls = []
-
-    def spy(x: np.ndarray) -> np.ndarray:
-        calls.append(len(x))
-        return verifier.predict_arrays(x)
-
-    monkeypatch.setattr(inference, "whole_digit_verifier", lambda: type("V", (), {"predict_arrays": staticmethod(spy)}))
-    picture = Image.new("L", (200, 100), 255)
-    picture.paste(0, (30, 20, 40, 80))
-    picture.paste(0, (120, 20, 130, 80))
-    Predictor.load(threads=1).predict_number(picture)
-    assert calls and calls[0] >= 2  # every candidate judged, in one batch
-
-
 @pytest.mark.slow
 def test_the_verifier_trains_and_exports_in_a_dry_run(tmp_path):
     from inkdigit.training.verifier import main
@@ -104,24 +86,26 @@ def test_the_character_verifier_learns_from_font_lines_cut_by_their_own_rules():
     assert set(np.unique(line_of).tolist()) <= set(range(8)) and (line_of >= 6).any()  # held-out lines too
 
 
-def test_reading_a_line_of_letters_uses_the_bundled_character_verifier(monkeypatch):
-    from inkdigit.inference import charset_model
-
-    verifier = inference.whole_char_verifier()
-    assert verifier is not None, "src/inkdigit/weights/verifier/whole-char.onnx is missing: run make models"
-    assert verifier.labels == ["not one character", "one whole character"]
+@pytest.mark.parametrize(("charset", "used", "unused", "labels"), [
+    ("digits", "whole_digit_verifier", "whole_char_verifier", ["not one digit", "one whole digit"]),
+    ("letters", "whole_char_verifier", "whole_digit_verifier", ["not one character", "one whole character"]),
+])
+def test_reading_a_line_uses_the_bundled_verifier_of_its_kind(monkeypatch, charset, used, unused, labels):
+    verifier = getattr(inference, used)()
+    assert verifier is not None, f"src/inkdigit/weights/verifier/ has no {used} model: run make models"
+    assert verifier.labels == labels
     calls = []
 
     def spy(x: np.ndarray) -> np.ndarray:
         calls.append(len(x))
         return verifier.predict_arrays(x)
 
-    monkeypatch.setattr(inference, "whole_char_verifier", lambda: type("V", (), {"predict_arrays": staticmethod(spy)}))
-    monkeypatch.setattr(inference, "whole_digit_verifier", lambda: pytest.fail("the digit verifier judged letters"))
+    monkeypatch.setattr(inference, used, lambda: type("V", (), {"predict_arrays": staticmethod(spy)}))
+    monkeypatch.setattr(inference, unused, lambda: pytest.fail(f"{unused} judged a line of {charset}"))
     picture = Image.new("L", (200, 100), 255)
     picture.paste(0, (30, 20, 40, 80))
     picture.paste(0, (120, 20, 130, 80))
-    Predictor(charset_model("letters"), threads=1).read_line(picture)
+    Predictor(inference.charset_model(charset), threads=1).read_line(picture)
     assert calls and calls[0] >= 2  # every candidate judged, in one batch
 
 
