@@ -32,13 +32,14 @@ from torch import nn
 
 from inkdigit.charsets import get_charset
 from inkdigit.data import load
-from inkdigit.data.fonts import TRAINING_FAMILIES, font_paths
-from inkdigit.data.handwriting import draw_text_owned, has_glyph, split_families
+from inkdigit.data.fonts import font_paths
+from inkdigit.data.handwriting import draw_text_owned, has_glyph
 from inkdigit.data.lines import make_line
 from inkdigit.data.texts import random_alnum, random_expression, random_word
 from inkdigit.errors import InkdigitError, one_line
 from inkdigit.fsutil import make_dir, write_atomic, write_json
 from inkdigit.provenance import provenance
+from inkdigit.training.chardata import font_split
 from inkdigit.training.export import attach_metadata, to_onnx_bytes
 from inkdigit.vision import segment
 from inkdigit.vision.lattice import line_rules
@@ -60,11 +61,12 @@ class VerifierConfig:
     seed: int = 0
     val_share: float = 0.1  # of the lines: their candidates are held out
     chars: bool = False  # lines of letters, arithmetic and codes in the training fonts, not MNIST digits
+    workers: int = 2  # processes drawing the --chars lines (the candidates do not depend on it)
 
 
 # --chars: which texts a line is (its label set's line rules cut it), and how often.
 CHAR_TEXTS = (("letters", random_word, 0.45), ("math", random_expression, 0.35), ("alnum", random_alnum, 0.2))
-VALIDATION_FONTS = 8  # as the character models' runs (training/chardata.py font_split): the same 8 held out
+VALIDATION_FONTS = 8  # as the character models' runs (their `val_fonts`): the same 8 held out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +98,7 @@ def train_verifier(config: VerifierConfig, out: Path, data_dir: str | None = Non
     start = time.perf_counter()
     held_out = round(config.lines * (1 - config.val_share))  # lines from here on are the validation lines
     if config.chars:
-        x, y, line_of = char_candidate_set(config.lines, held_out, config.seed, data_dir)
+        x, y, line_of = char_candidate_set(config.lines, held_out, config.seed, data_dir, workers=config.workers)
     else:
         images, labels = load("mnist", "train", data_dir)
         x, y, line_of = candidate_set(images, labels, config.lines, config.seed)
@@ -138,16 +140,37 @@ def candidate_set(images: np.ndarray, labels: np.ndarray, lines: int, seed: int
     return np.stack(xs), np.array(ys, np.int64), np.array(of, np.int64)
 
 
-def char_candidate_set(lines: int, held_out: int, seed: int, data_dir: str | None = None
+def char_candidate_set(lines: int, held_out: int, seed: int, data_dir: str | None = None, workers: int = 1
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`candidate_set` for lines of characters: line i is a word, an expression or a code (`CHAR_TEXTS`) drawn in
-    a training font, or in a validation font from line `held_out` on, cut with its label set's line rules."""
-    training, validation = split_families(TRAINING_FAMILIES, VALIDATION_FONTS, seed=0)
+    a training font, or in a validation font from line `held_out` on, cut with its label set's line rules.
+    `workers` processes draw and cut the lines; the result does not depend on it."""
+    chunks = [range(k, lines, workers) for k in range(workers)] if workers > 1 else [range(lines)]
+    jobs = [(list(chunk), held_out, seed, data_dir) for chunk in chunks]
+    if len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: torch's threads in this process must not be inherited mid-state.
+        with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_char_candidates, *zip(*jobs)))
+    else:
+        parts = [_char_candidates(*jobs[0])]
+    x, y, of = (np.concatenate(a) for a in zip(*parts))
+    order = np.argsort(of, kind="stable")  # line by line, as one process would have made them
+    return x[order], y[order], of[order]
+
+
+def _char_candidates(indices: list[int], held_out: int, seed: int, data_dir: str | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`char_candidate_set`'s candidates of the lines `indices`."""
+    split = font_split(VALIDATION_FONTS)
+    training, validation = split.training, split.validation
     paths = {family: str(path) for family, path in font_paths([*training, *validation], data_dir).items()}
     rules = {name: line_rules(get_charset(name).labels) for name, _, _ in CHAR_TEXTS}
     shares = np.array([share for _, _, share in CHAR_TEXTS])
-    xs, ys, of = [], [], []
-    for i in range(lines):
+    xs, ys, of = [np.empty((0, 28, 28), np.uint8)], [], []
+    for i in indices:
         rng = np.random.default_rng([seed, i])
         name, make, _ = CHAR_TEXTS[int(rng.choice(len(CHAR_TEXTS), p=shares / shares.sum()))]
         text = make(rng)
@@ -162,10 +185,10 @@ def char_candidate_set(lines: int, held_out: int, seed: int, data_dir: str | Non
             continue
         for k, verdict in enumerate(judge(found, owner)):
             if verdict is not None:
-                xs.append(np.round(found.images[k] * 255).astype(np.uint8))
+                xs.append(np.round(found.images[k] * 255).astype(np.uint8)[None])
                 ys.append(verdict)
                 of.append(i)
-    return np.stack(xs), np.array(ys, np.int64), np.array(of, np.int64)
+    return np.concatenate(xs), np.array(ys, np.int64), np.array(of, np.int64)
 
 
 def judge(found: segment.Candidates, owner: np.ndarray) -> list[int | None]:
