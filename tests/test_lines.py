@@ -77,6 +77,7 @@ def test_a_drawn_line_of_characters_has_the_same_picture_and_an_owner_for_each_g
         assert (owner[~ink] >= 0).mean() < 0.02 and (owner[ink] >= 0).mean() > 0.95
 
 
+@pytest.mark.slow
 def test_the_character_verifier_learns_from_font_lines_cut_by_their_own_rules():
     from inkdigit.training.verifier import char_candidate_set
 
@@ -84,6 +85,9 @@ def test_the_character_verifier_learns_from_font_lines_cut_by_their_own_rules():
     assert x.shape[1:] == (28, 28) and x.dtype == np.uint8 and len(x) == len(y) == len(line_of)
     assert set(np.unique(y).tolist()) == {0, 1}  # whole characters and pieces or pairs, both
     assert set(np.unique(line_of).tolist()) <= set(range(8)) and (line_of >= 6).any()  # held-out lines too
+    # Drawn by two processes, the same candidates in the same order.
+    for mine, theirs in zip((x, y, line_of), char_candidate_set(lines=8, held_out=6, seed=3, workers=2), strict=True):
+        assert np.array_equal(mine, theirs)
 
 
 @pytest.mark.parametrize(("charset", "used", "unused", "labels"), [
