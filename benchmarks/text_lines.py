@@ -30,8 +30,8 @@ from collections.abc import Callable
 import numpy as np
 
 from inkdigit.charsets import get_charset
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, TRAINING_FAMILIES, font_paths
-from inkdigit.data.handwriting import draw_text, has_glyph, split_families
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, font_paths
+from inkdigit.data.handwriting import draw_text, font_sides, has_glyph
 from inkdigit.data.texts import random_expression, random_word
 from inkdigit.errors import ExpressionError, ImageError
 from inkdigit.inference import Predictor, charset_model, read_math
@@ -145,7 +145,7 @@ def latency(predictor: Predictor, fonts: dict[str, str], seed: int, n: int = 40,
 
 def validation_families() -> list[str]:
     """The 8 fonts the character models hold out for validation (`training/chardata.py`'s split)."""
-    return split_families(TRAINING_FAMILIES, VALIDATION_FONTS, seed=0)[1]
+    return font_sides(VALIDATION_FONTS)[1]
 
 
 def main(argv: list[str] | None = None) -> int:

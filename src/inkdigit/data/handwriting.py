@@ -19,10 +19,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inkdigit.charsets import Charset, get_charset
+from inkdigit.data.fonts import FAMILY_LISTS
 from inkdigit.errors import MissingDataError, NoInkError
 
 STROKES = ("thin", "normal", "thick")
 OWNED_INK = 64  # a pixel darker than this (of 255) in the drawn ink has an owner (draw_text_owned)
+SPLIT_SEED = 0  # which families of a list are the validation fonts: fixed, so every run validates alike
 DRAW_TRIES = 20  # draws of one picture of a character set before a glyph the reader finds no ink in is an error
 
 
@@ -262,6 +264,13 @@ def _draw_label(paths: Mapping[str, str], drawable: Sequence[tuple[str, str]], k
         drawn_in.append(family)
         shown.append(form)
     return images, drawn_in, shown
+
+
+def font_sides(validation: int, families: str = "training") -> tuple[list[str], list[str]]:
+    """(training, validation) families of the pinned list `families` (`fonts.FAMILY_LISTS`), `validation` of
+    them held out by `split_families` with `SPLIT_SEED`: the split every character-set run, the
+    whole-character verifier and the benchmarks' validation fonts share."""
+    return split_families(FAMILY_LISTS[families], validation, seed=SPLIT_SEED)
 
 
 def split_families(families: Sequence[str], validation: int, seed: int) -> tuple[list[str], list[str]]:

@@ -31,8 +31,8 @@ import numpy as np
 from inkdigit.charsets import Charset, get_charset
 from inkdigit.data import load, split_train_val
 from inkdigit.data.fetch import default_data_dir
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILY_LISTS, font_paths
-from inkdigit.data.handwriting import font_char_set, split_families
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, font_paths
+from inkdigit.data.handwriting import font_char_set, font_sides
 from inkdigit.fsutil import write_atomic
 from inkdigit.training.config import TrainConfig
 from inkdigit.training.recipes import FONTS_ONLY
@@ -40,7 +40,6 @@ from inkdigit.vision.preprocess import PREPROCESS_VERSION
 
 Arrays = tuple[np.ndarray, np.ndarray]  # (uint8 images [N,28,28], int64 label indices [N])
 
-SPLIT_SEED = 0  # which training families are the validation fonts: fixed, so every run validates alike
 # The list of a run saved before runs named theirs (`font_families` None): "training", what they all drew from.
 DEFAULT_FAMILIES = "training"
 VAL_SEED, TEST_SEED = 10_001, 10_002  # the drawing seeds of the validation and test glyphs (not the run's)
@@ -62,8 +61,8 @@ class FontSplit:
 
 def font_split(val_fonts: int, families: str | None = DEFAULT_FAMILIES) -> FontSplit:
     """The family list `FAMILY_LISTS[families]` less `val_fonts` held out for validation (seeded,
-    `SPLIT_SEED`); the benchmark families as the test fonts."""
-    training, validation = split_families(FAMILY_LISTS[families or DEFAULT_FAMILIES], val_fonts, seed=SPLIT_SEED)
+    `handwriting.font_sides`); the benchmark families as the test fonts."""
+    training, validation = font_sides(val_fonts, families or DEFAULT_FAMILIES)
     return FontSplit(training, validation, list(BENCHMARK_FAMILIES))
 
 
