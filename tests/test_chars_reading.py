@@ -228,6 +228,29 @@ def test_only_symbols_are_read_from_ink_too_flat_for_a_digit() -> None:
     assert [labels[c] for c in read.labels] == ["7", "7"]  # a flat "1" is no 1: the bar is dropped
 
 
+def test_a_bar_cut_out_of_a_plus_is_judged_by_the_verifier() -> None:
+    # A "+" as one piece of ink, cut by a seam into its upright with the left arm and its right arm (8 px tall on
+    # a 100 px line: too flat for a digit). The recogniser reads the arm as "−"; the verifier says it is no whole
+    # character. A mark of its own that flat is not judged by the verifier (a point or a bar looks the same in
+    # any role); a piece cut out of a larger mark is, so the "+" is one character, not "+−".
+    labels = get_charset("math").labels
+    plus, minus = labels.index("+"), labels.index("\u2212")
+    rules = line_rules(labels)
+    boxes = np.array([[0, 0, 55, 100], [55, 45, 80, 53]])
+    arcs = build_arcs(boxes, 100.0, [(0, 1, 1.0)], rules)
+    arm = next(a for a in arcs if (a.start, a.end) == (1, 2))
+    assert arm.tiny and arm.cut
+    read_as = {(0, 1): (plus, 0.92, 0.89), (0, 2): (plus, 0.6, 0.44), (1, 2): (minus, 0.98, 0.14)}
+    probs = np.full((len(arcs), len(labels)), 1e-4, np.float32)
+    whole = np.zeros(len(arcs), np.float32)
+    for k, a in enumerate(arcs):
+        label, p, w = read_as[(a.start, a.end)]
+        probs[k, label], whole[k] = p, w
+    skips = skip_costs(boxes, 100.0, rules)
+    assert best_paths(2, arcs, probs, skips, 1, rules=rules)[0].labels == (plus, minus)  # the recogniser alone
+    assert best_paths(2, arcs, probs, skips, 1, whole=whole, rules=rules)[0].labels == (plus,)
+
+
 def test_a_decimal_point_sits_low_and_an_operator_in_the_middle() -> None:
     labels = get_charset("math").labels
     rules = line_rules(labels)

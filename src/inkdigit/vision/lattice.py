@@ -151,6 +151,7 @@ class Arc:
     short: float = 0.0  # the part of -prior charged for being short, which a label of any size is spared
     tiny: bool = False  # under MIN_HEIGHT: only a label of any size may be read from it
     level: float = 0.5  # its middle, from the line's top (0) to its baseline (1); computed only for `rules.levels`
+    cut: bool = False  # holds one side of a cut through a piece of ink but not the other: part of a larger mark
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
             if apart and rules.apart:
                 prior -= rules.apart * apart
             level = band.level((x0, y0, x1, y1)) if band is not None else 0.5
-            arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level))
+            arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level,
+                            bool(split)))
     return arcs
 
 
@@ -221,7 +223,7 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
     price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
-    one whole character (a verifier's), weighted by WHOLE_WEIGHT (not on tiny arcs). A label of any size
+    one whole character (a verifier's), weighted by WHOLE_WEIGHT (not on tiny marks of their own). A label of any size
     (`rules`) is spared an arc's short prior, and only such labels are read from a tiny arc. Each node keeps its
     best partial paths, one per text so far.
     """
@@ -229,9 +231,10 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
     logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-12))
     bonus = np.zeros(len(arcs)) if whole is None else WHOLE_WEIGHT * np.log(np.maximum(
         np.asarray(whole, np.float64), 1e-6))
-    # A tiny arc (a dot, a flat bar) looks the same in the 28x28 form whether it is a decimal point or the dot
-    # of an i, a minus or one bar of "=": the verifier cannot know, so where and how tall it is decides.
-    bonus[[k for k, a in enumerate(arcs) if a.tiny]] = 0.0
+    # A tiny mark of its own (a dot, a flat bar) looks the same in the 28x28 form whether it is a decimal point or
+    # the dot of an i, a minus or one bar of "=": the verifier cannot know, so where and how tall it is decides.
+    # A tiny piece cut out of a larger mark (the arm of a "+" read as "−") keeps the verifier's say.
+    bonus[[k for k, a in enumerate(arcs) if a.tiny and not a.cut]] = 0.0
     labels = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_ARC]
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
