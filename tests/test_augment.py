@@ -158,3 +158,26 @@ def test_thickness_step_in_augment_changes_ink_both_ways(digits):
     only_thickness = dataclasses.replace(NO_CHANGE, thicken=1.0, thin=1.0, p_thickness=1.0)
     ratio = augment_batch(x, gen(4), only_thickness).sum((1, 2, 3)) / x.sum((1, 2, 3))
     assert (ratio > 1.2).float().mean() > 0.2 and (ratio < 0.8).float().mean() > 0.2
+
+
+def test_a_pen_lift_wipes_out_a_small_disc_of_ink_and_nothing_else(digits):
+    x, _ = digits
+    x = x[:200]
+    lifted = augment_batch(x, gen(3), dataclasses.replace(NO_CHANGE, lift=1.0))
+    # Every digit loses ink around one point on its strokes, never most of it.
+    lost = 1 - lifted.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
+    assert float(lost.min()) > 0.005 and float(lost.max()) < 0.35
+    # Only a disc is wiped out: the pixels that changed lie within 3 px (radius 2 + the soft edge) of each other.
+    for before, after in zip(x[:50, 0], lifted[:50, 0], strict=True):
+        ys, xs = torch.nonzero((before - after).abs() > 1e-4, as_tuple=True)
+        assert float(ys.max() - ys.min()) <= 6 and float(xs.max() - xs.min()) <= 6
+        assert bool((after <= before + 1e-6).all())  # ink only taken away
+
+
+def test_pen_lifts_come_after_the_other_draws_so_a_share_of_them_leaves_the_rest_as_it_was(digits):
+    x, _ = digits
+    x = x[:300]
+    plain = augment_batch(x, gen(5))
+    some = augment_batch(x, gen(5), dataclasses.replace(DEFAULT_PARAMS, lift=0.3))
+    same = (plain - some).abs().flatten(1).max(1).values < 1e-6
+    assert 0.55 < float(same.float().mean()) < 0.85  # about 70% untouched, the same as without lifts

@@ -84,11 +84,13 @@ def test_resumes_a_run_saved_before_newer_settings(tiny_data, tmp_path):
     (tmp_path / "old" / "model.pt").unlink()
     config = json.loads((tmp_path / "old" / "config.json").read_text())
     del config["engine"], config["settings"]["engine"], config["settings"]["clean_epochs"]
+    del config["settings"]["pen_lifts"]
     config["settings"]["extra"] = {}
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
     resumed = train(TrainConfig(epochs=2), tmp_path / "old", resume=True, **quiet)
     config = json.loads((tmp_path / "old" / "config.json").read_text())
     assert config["engine"] == "torch" and config["settings"]["clean_epochs"] == 0
+    assert config["settings"]["pen_lifts"] == 0.0
     assert "extra" not in config["settings"]
     assert resumed["test_loss"] == whole["test_loss"]
 
@@ -109,6 +111,13 @@ def test_a_setting_given_wins_over_the_recipe_even_when_false_or_zero():
     assert (cfg.lr, cfg.augment, cfg.ema, cfg.label_smoothing) == (0.05, False, 0.0, 0.0)
     assert (cfg.epochs, cfg.optimizer, cfg.schedule) == (recipe["epochs"], recipe["optimizer"], recipe["schedule"])
     assert recipe["augment"] is True and recipe["ema"] > 0  # the recipe itself is untouched
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_pen_lift_share_outside_0_to_1_is_one_line(share):
+    with pytest.raises(TrainError, match="--pen-lifts must be in") as e:
+        TrainConfig(model="resnet-small", pen_lifts=share).resolved()
+    assert "\n" not in str(e.value)
 
 
 def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tiny_data, tmp_path):

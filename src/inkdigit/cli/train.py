@@ -42,6 +42,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    help=f"canvas-like augmentation on the fly {recipe}")
     t.add_argument("--augment-strength", type=float, default=None,
                    help=f"every distortion of the augmentation times this; 1 = the digit models' {recipe}")
+    t.add_argument("--pen-lifts", type=float, default=None,
+                   help=f"share of augmented images with a pen lift (a disc of ink wiped out) {recipe}")
     t.add_argument("--clean-epochs", type=int, default=None,
                    help=f"train the last N epochs without augmentation {recipe}")
     t.add_argument("--ema", type=float, default=None, help=f"EMA decay of weights, 0 = off {recipe}")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         val_fonts=args.val_fonts, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment,
-        augment_strength=args.augment_strength, clean_epochs=args.clean_epochs, ema=args.ema,
+        augment_strength=args.augment_strength, pen_lifts=args.pen_lifts, clean_epochs=args.clean_epochs, ema=args.ema,
         font_digits=args.font_digits,
         seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, engine=args.engine, dry_run=args.dry_run,

@@ -7,6 +7,8 @@ that is thicker or thinner than MNIST's pen. `augment_batch` imitates that in tw
 2. geometry: one random affine map per image (rotation, slant/shear, scale, aspect, translation) plus an
    elastic displacement field (low-res Gaussian noise upsampled to 28x28, so it is smooth), summed into a
    single sampling grid and applied with ONE `grid_sample` call for the whole batch;
+3. pen lifts (off unless `lift` > 0): a small disc of ink wiped out at a random point of the strokes, so a
+   loop is left open, a bar comes apart from its stem, a junction does not meet, as when people lift the pen;
 
 Every random number comes from the caller's CPU `torch.Generator`, in a fixed order, so a seeded
 generator gives the same batch every time (on any device: numbers are drawn on CPU, then moved).
@@ -36,6 +38,8 @@ class AugmentParams:
     thicken: float = 0.8  # max blend weight towards the dilated image
     thin: float = 0.5  # max blend weight towards the eroded image
     p_thickness: float = 0.5  # probability that a sample's stroke width is changed at all
+    lift: float = 0.0  # probability that a sample gets a pen lift (0: none, and no random numbers drawn for it)
+    lift_px: tuple[float, float] = (1.0, 2.0)  # radius range of the wiped-out disc, pixels at 28x28
 
 
 DEFAULT_PARAMS = AugmentParams()
@@ -144,6 +148,30 @@ def augment_batch(
     field = elastic_field(n, h, w, p, gen)
 
     x = change_thickness(x, amount)
+    if p.lift > 0:  # drawn after the others: a run without lifts draws exactly what it always drew
+        x = pen_lift(x, p, gen)
     grid = (sampling_grid(theta, h, w) + field).to(x.device, x.dtype)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return x.clamp_(0, 1)  # bilinear stays in range up to float error; keep the documented [0,1] exact
+
+
+def pen_lift(x: torch.Tensor, p: AugmentParams, gen: torch.Generator) -> torch.Tensor:
+    """x [N,1,H,W] with, in a share `p.lift` of the samples, a disc of ink (radius in `p.lift_px`) wiped out
+    around a point picked at random on the ink (the brighter a pixel, the likelier)."""
+    n, _, h, w = x.shape
+    lifted = torch.rand(n, generator=gen) < p.lift
+    radius = p.lift_px[0] + torch.rand(n, generator=gen) * (p.lift_px[1] - p.lift_px[0])
+    at = torch.rand(n, generator=gen)
+    # The point: where the cumulative ink crosses a random share of the total (inverse-CDF sampling, on any device).
+    ink = x.reshape(n, -1).clamp(min=0)
+    cdf = ink.cumsum(1)
+    target = (at.to(x.device, x.dtype) * cdf[:, -1]).unsqueeze(1)
+    idx = torch.searchsorted(cdf, target).clamp(max=h * w - 1).squeeze(1)
+    cy, cx = (idx // w).to(x.dtype), (idx % w).to(x.dtype)
+    ys = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w)
+    dist = ((ys - cy.view(n, 1, 1)) ** 2 + (xs - cx.view(n, 1, 1)) ** 2).sqrt()
+    # Full wipe inside the radius, back to full ink over one pixel beyond it (no hard, aliased edge).
+    keep = (dist - radius.to(x.device, x.dtype).view(n, 1, 1)).clamp(0, 1)
+    keep = torch.where(lifted.to(x.device).view(n, 1, 1), keep, torch.ones_like(keep))
+    return x * keep.unsqueeze(1)

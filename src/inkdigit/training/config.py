@@ -28,6 +28,7 @@ class TrainConfig:
     augment: bool | None = None
     augment_strength: float | None = None  # every distortion of the augmentation times this (None, 1: as is)
     clean_epochs: int | None = None  # the last N epochs train on the images as they are (no augmentation)
+    pen_lifts: float | None = None  # share of augmented images with a pen lift (augment.pen_lift); 0 = none
     ema: float | None = None  # EMA decay of the weights used for eval/export; 0 = off
     font_digits: int | None = None  # digits drawn from handwriting fonts, added to the training images
     font_chars: int | None = None  # glyphs per label drawn from the training fonts (charset or fonts-only runs)
@@ -72,6 +73,8 @@ class TrainConfig:
             (self.clean_epochs is None or self.clean_epochs >= 0,
              f"--clean-epochs must be >= 0, got {self.clean_epochs}"),
             (self.ema is None or 0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}"),
+            (self.pen_lifts is None or 0 <= self.pen_lifts <= 1,
+             f"--pen-lifts must be in [0, 1], got {self.pen_lifts}"),
             (self.font_digits is None or self.font_digits >= 0,
              f"--font-digits must be >= 0, got {self.font_digits}"),
             (self.augment_strength is None or self.augment_strength > 0,

@@ -225,9 +225,10 @@ def get_augment(cfg: TrainConfig) -> Augment | None:
         return None
     from inkdigit.training.augment import augment_batch, scaled  # only runs that augment pay for importing it
 
-    if cfg.augment_strength in (None, 1.0):
+    if cfg.augment_strength in (None, 1.0) and not cfg.pen_lifts:
         return augment_batch
-    return functools.partial(augment_batch, params=scaled(cfg.augment_strength))
+    params = scaled(cfg.augment_strength or 1.0)
+    return functools.partial(augment_batch, params=dataclasses.replace(params, lift=cfg.pen_lifts or 0.0))
 
 
 def epoch_row(epoch: int, train_sums: tuple[float, float] | list[float], seen: float, secs: float,

@@ -18,6 +18,7 @@ RECIPES: dict[str, dict] = {
         "epochs": 5, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "schedule": "constant",
         "weight_decay": 0.0, "label_smoothing": 0.0, "augment": False, "clean_epochs": 0, "ema": 0.0,
         "font_digits": 0, "augment_strength": 1.0, "font_chars": 1000, "font_families": "training",
+        "pen_lifts": 0.0,
     },
     # Chosen by the measurements in docs/experiments.md: one-cycle SGD, canvas-like augmentation, label
     # smoothing and EMA weights, for as many epochs as the training-time target allows on 2 CPU cores.
@@ -26,6 +27,7 @@ RECIPES: dict[str, dict] = {
         "epochs": 14, "batch_size": 128, "lr": 0.1, "optimizer": "sgd", "schedule": "onecycle",
         "weight_decay": 5e-4, "label_smoothing": 0.1, "augment": True, "clean_epochs": 0, "ema": 0.995,
         "font_digits": 0, "augment_strength": 1.0, "font_chars": 1000, "font_families": "training",
+        "pen_lifts": 0.0,
     },
 }
 

@@ -64,9 +64,9 @@ def saved_config(run_dir: str | os.PathLike) -> dict:
     config = json.loads((Path(run_dir) / "config.json").read_text())
     # Runs made before --clean-epochs augmented every epoch; runs made before --engine trained with torch;
     # runs made before --font-digits trained on MNIST alone; runs made before --charset read the ten digits;
-    # runs made before font_families drew from the "training" list.
+    # runs made before font_families drew from the "training" list; runs made before --pen-lifts had none.
     config["settings"] = {"clean_epochs": 0, "engine": "torch", "font_digits": 0, "charset": "digits",
-                          "font_families": "training", **config["settings"]}
+                          "font_families": "training", "pen_lifts": 0.0, **config["settings"]}
     config["settings"].pop("extra", None)  # an unused setting that older runs saved (always {})
     config.setdefault("engine", config["settings"]["engine"])  # the step it used ('auto' resolved)
     return config
