@@ -251,23 +251,24 @@ def test_a_bar_cut_out_of_a_plus_is_judged_by_the_verifier() -> None:
     assert best_paths(2, arcs, probs, skips, 1, whole=whole, rules=rules)[0].labels == (plus,)
 
 
-def test_a_point_inside_the_box_of_the_digit_before_it_is_not_part_of_it() -> None:
-    # "8." where the 8's flourish reaches over its decimal point: the point lies inside the 8's box. In the 28x28
-    # form the point all but vanishes, so the recogniser reads the two as a sure "8" as well as the 8 alone.
+@pytest.mark.parametrize("point", [[52, 88, 60, 96], [72, 90, 80, 98]], ids=["under-a-flourish", "beside"])
+def test_a_point_level_with_the_digit_before_it_is_not_part_of_it(point: list[int]) -> None:
+    # "8." with the point under the 8's flourish (inside its box) or just beside it, overlapping its box. In the
+    # 28x28 form the point all but vanishes, so the recogniser reads the two as a sure "8" as well as the 8 alone.
     labels = get_charset("math").labels
-    eight, point = labels.index("8"), labels.index(".")
-    boxes = np.array([[0, 0, 70, 100], [52, 88, 60, 96]])
+    eight, dot = labels.index("8"), labels.index(".")
+    boxes = np.array([[0, 0, 76, 100], point])
     rules = line_rules(labels)
     arcs = build_arcs(boxes, 100.0, [], rules)
     probs = np.full((len(arcs), len(labels)), 1e-4, np.float32)
     for k, a in enumerate(arcs):
-        probs[k, point if (a.start, a.end) == (1, 2) else eight] = 0.98
+        probs[k, dot if (a.start, a.end) == (1, 2) else eight] = 0.98
     read = best_paths(2, arcs, probs, skip_costs(boxes, 100.0, rules), 1, rules=rules)[0]
     assert [labels[c] for c in read.labels] == ["8", "."]
-    # The dots of a "÷" lie over and under its bar, not inside its box: no price for reading them with it.
+    # The dots of a "÷" lie over and under its bar, not level with it: no price for reading them with it.
     divide = np.array([[0, 45, 50, 55], [20, 20, 30, 30], [20, 70, 30, 80]])
     whole = next(a for a in build_arcs(divide, 100.0, [], rules) if (a.start, a.end) == (0, 3))
-    assert whole.prior > -lattice.INSIDE_PRICE
+    assert whole.prior > -lattice.LEVEL_PRICE
 
 
 def test_a_decimal_point_sits_low_and_an_operator_in_the_middle() -> None:

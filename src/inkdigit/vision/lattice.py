@@ -96,10 +96,10 @@ LEVELS: dict[str, tuple[float, float]] = {".": (0.6, 1.3), "+": (0.2, 0.85), "\u
 # Dropping a mark costs at least this where symbols of any size are read: a dot is more likely a decimal point.
 DOT_SKIP_BASE = 1.0
 # Where symbols of any size are read, reading a small mark of its own (longer side under SPECK_SIZE line heights)
-# together with a mark whose box holds it costs INSIDE_PRICE: in the 28x28 form a decimal point beside an "8"
-# with a flourish over it all but vanishes, so neither model sees it; a character's own small marks (the dots
-# of "÷", of an i) lie over or under its other strokes, not inside their box.
-INSIDE_PRICE = 1.0
+# together with a mark it is level with (within that mark's top and bottom) costs LEVEL_PRICE: in the 28x28 form
+# a decimal point beside a "4", or under an 8's flourish, all but vanishes, so neither model sees it; a
+# character's own small marks (the dots of "÷", of an i) lie over or under its other strokes, not level with them.
+LEVEL_PRICE = 1.0
 
 
 @dataclass(frozen=True)
@@ -205,13 +205,13 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
                 continue
             split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
             short = SHORT_SLOPE * max(0.0, (PARTIAL_SHORT_FROM if split else SHORT_FROM) * rules.height - height)
-            pairs, apart, inside = _side_by_side(part, owner[i:j], line, rules.ones)
+            pairs, apart, level_with = _side_by_side(part, owner[i:j], line, rules.ones)
             prior = -(WIDE_SLOPE * max(0.0, width - wide_from) + short + GAP_SLOPE * gap + sum(split) / 2
                       + SEPARATE_PRICE * pairs)
             if apart and rules.apart:
                 prior -= rules.apart * apart
-            if inside and tiny_ok:
-                prior -= INSIDE_PRICE * inside
+            if level_with and tiny_ok:
+                prior -= LEVEL_PRICE * level_with
             level = band.level((x0, y0, x1, y1)) if band is not None else 0.5
             arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level,
                             bool(split)))
@@ -283,7 +283,7 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
     barely overlap, and both are tall, or (`ones`) one is a stroke like a short "1" beside a taller mark; how
     many marks, left to right, stand beside the marks before them: they barely overlap them horizontally but do
     vertically (the dots of a "÷" lie over its bar, the dot of an i above its stem); and how many small marks
-    (longer side under SPECK_SIZE line heights) lie inside another mark's box."""
+    (longer side under SPECK_SIZE line heights) are level with another mark: within its top and bottom."""
     if len(set(owners)) < 2:
         return 0, 0, 0
     marks: dict[int, list[int]] = {}
@@ -304,10 +304,9 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
         one = ones and any(ONE_TALL * line <= h <= ONE_SHORTER * other and other >= SEPARATE_TALL * line
                   and m[2] - m[0] <= ONE_NARROW * h for m, h, other in ((a, ha, hb), (b, hb, ha)))
         count += tall or one
-    inside = sum(max(m[2] - m[0], m[3] - m[1]) < SPECK_SIZE * line
-                 and any(b is not m and b[0] <= m[0] and m[2] <= b[2] and b[1] <= m[1] and m[3] <= b[3]
-                         for b in ordered) for m in ordered)
-    return count, apart, inside
+    level_with = sum(max(m[2] - m[0], m[3] - m[1]) < SPECK_SIZE * line
+                     and any(b is not m and b[1] <= m[1] and m[3] <= b[3] for b in ordered) for m in ordered)
+    return count, apart, level_with
 
 
 class _Band:
