@@ -192,7 +192,7 @@ def test_preview_shows_what_the_model_sees(client: TestClient, seven_png: bytes)
 
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (1, 37), (45, 1), (112, 90)])
 def test_preview_pngs_hold_the_exact_pixels(shape: tuple[int, int]) -> None:
-    from inkdigit.inference import grey_png
+    from inkdigit.vision.encode import grey_png
 
     pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     decoded = Image.open(io.BytesIO(grey_png(pixels)))

@@ -14,11 +14,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import struct
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +25,9 @@ import numpy as np
 
 from inkdigit.charsets import CHARSETS, KINDS, Charset, kind_of, mask_kinds
 from inkdigit.errors import CharsetError, ExpressionError, ModelNotFoundError
+from inkdigit.vision.encode import png_data_url
 from inkdigit.vision.lattice import DIGIT_RULES, LineRules, line_rules
-from inkdigit.vision.preprocess import PNG_SIGNATURE, preprocess
+from inkdigit.vision.preprocess import preprocess
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # The bundled model of each character set but the digits (whose models are weights/*.onnx): chars/<name>.onnx.
@@ -181,40 +179,6 @@ def available_models() -> list[dict]:
                      "test_accuracy": meta.get("test_accuracy"), "parameters": meta.get("parameters"),
                      "default": name == default})
     return rows
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def grey_png(pixels: np.ndarray) -> bytes:
-    """An 8-bit grey 2-D uint8 array as PNG bytes (unfiltered rows, fast zlib).
-
-    Written here because Pillow's PNG writer spends ~100 µs in Python per image, and the page asks for four
-    small previews with every answer.
-    """
-    h, w = pixels.shape
-    rows = np.zeros((h, w + 1), np.uint8)  # each row starts with its filter type: 0, none
-    rows[:, 1:] = pixels
-    return (PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _png_chunk(b"IEND", b""))
-
-
-def png_data_url(image: np.ndarray, max_side: int | None = None) -> str:
-    """A float [0,1] or uint8 2-D array → 'data:image/png;base64,...' (for previews), shrunk with a box
-    filter to at most `max_side` pixels a side when given."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
-    if arr.ndim != 2 or arr.size == 0:
-        arr = np.zeros((1, 1), np.uint8)
-    if max_side is not None and max(arr.shape) > max_side:
-        from PIL import Image
-
-        scale = max_side / max(arr.shape)
-        size = (max(1, round(arr.shape[1] * scale)), max(1, round(arr.shape[0] * scale)))
-        arr = np.asarray(Image.fromarray(arr, mode="L").resize(size, Image.Resampling.BOX))
-    return "data:image/png;base64," + base64.b64encode(grey_png(arr)).decode("ascii")
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inkdigit.inference import png_data_url
+from inkdigit.vision.encode import png_data_url
 
 MAX_PREVIEW_SIDE = 112
 
