@@ -14,7 +14,8 @@ with the digit 1. The ten digits get `DIGIT_RULES`, which is the behaviour the d
 
 This module is pure arithmetic on boxes and probabilities: no pictures, no model. The constants below were
 set on generated numbers (benchmarks/written_numbers.py, seeds 1 and 2, all categories), not on the seed
-that is reported.
+that is reported; those only lines of symbols use (LEVEL_PRICE) on expressions drawn in the validation fonts
+(benchmarks/text_lines.py --fonts validation; docs/experiments.md).
 """
 
 from __future__ import annotations
