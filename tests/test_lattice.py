@@ -119,6 +119,28 @@ def test_two_touching_digits_are_two(sure, predictor, pair):
     assert read.boxes[0][0] < read.boxes[1][0]
 
 
+def lean(ink: np.ndarray, shear: float) -> np.ndarray:
+    """An ink crop slanted: each row moved sideways by `shear` times its height above the bottom (> 0: to the
+    right at the top), cropped to its ink again."""
+    h, w = ink.shape
+    extra = int(abs(shear) * h)
+    moved = Image.fromarray(ink).transform((w + extra, h), Image.Transform.AFFINE,
+                                           (1, shear, -extra if shear > 0 else 0, 0, 1, 0), Image.Resampling.BILINEAR)
+    out = np.asarray(moved)
+    cols = np.flatnonzero(out.max(axis=0) > 100)
+    return out[:, cols[0] : cols[-1] + 1]
+
+
+@pytest.mark.parametrize(("pair", "pick", "shear", "overlap"),
+                         [("71", 0, -0.35, 16), ("41", 0, -0.35, 16), ("36", 1, -0.35, 8), ("12", 2, 0.35, 16)])
+def test_a_slanted_digit_run_into_its_neighbour_is_cut_where_they_meet(sure, predictor, pair, pick, shear, overlap):
+    # The first digit slanted and overlapping the second: the cheapest straight-down seams cut elsewhere, through
+    # a thin stroke; the drop that falls from the valley between the two tops follows the gap between them.
+    first, second = (crop(sure[int(d)][pick]) for d in pair)
+    img, _ = line_of([lean(first, shear), second], [-overlap])
+    assert predictor.predict_number(png(img)).text == pair
+
+
 def test_a_speck_between_digits_is_ignored(sure, predictor):
     img, boxes = number(sure, "4271", 1)
     im = Image.fromarray(img)

@@ -2,13 +2,14 @@
 is one character.
 
 The ink is over-segmented into atoms, ordered left to right: its connected components (see
-:mod:`inkdigit.vision.ink`), wide ones cut into pieces along the seams that cross the least ink (where
-touching digits may meet); or the caller's own atoms (one per group of pen strokes), which are never cut.
-Every group of consecutive atoms that could be one digit is preprocessed like a single digit and scored by
-the recogniser, all in one batch; the best paths through the segmentation graph
-(:mod:`inkdigit.vision.lattice`) are the readings. The recogniser is passed in (`Score`): this module knows
-no model; `LineRules` (from the model's labels, `lattice.line_rules`) say what the geometry may assume about
-its characters; the default, the digits' rules, is the number reader as it always was.
+:mod:`inkdigit.vision.ink`), wide ones cut into pieces along the seams that cross the least ink and along the
+paths a drop falls from the valleys of their top contour (where touching digits may meet); or the caller's own
+atoms (one per group of pen strokes), which are never cut. Every group of consecutive atoms that could be one
+digit is preprocessed like a single digit and scored by the recogniser, all in one batch; the best paths
+through the segmentation graph (:mod:`inkdigit.vision.lattice`) are the readings. The recogniser is passed in
+(`Score`): this module knows no model; `LineRules` (from the model's labels, `lattice.line_rules`) say what the
+geometry may assume about its characters; the default, the digits' rules, is the number reader as it always
+was.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ CUT_EVERY = 0.2
 # A seam pays this much (in pixels of ink) for each step sideways: of two cuts through as much ink, the
 # straighter.
 SEAM_TURN = 0.1
+# Drop-fall cuts join the seams: one falls from each valley of a wide component's top contour that is at least
+# DROP_DEPTH of the component's height below the highest ink within DROP_WINDOW of its height on either side,
+# and is kept when its middle is at least DROP_SEP line heights from every cut already taken. Where a digit
+# leans into its neighbour, the cheapest seam runs through a thin stroke elsewhere; the fall follows the gap
+# between the two down from where it opens.
+DROP_DEPTH = 0.05
+DROP_WINDOW = 0.3
+DROP_SEP = 0.1
 # The best reading's digits must average (geometric mean) at least this probability, or it is not a number.
 UNREADABLE = 0.2
 
@@ -299,12 +308,48 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
             if margin <= middle <= w - margin and all(abs(middle - t) >= MIN_SEP * height for t in taken):
                 found.append((seams[:, k], float(crossed[k])))
                 taken.append(middle)
+        for seam in _drop_falls(m, margin):
+            middle = float(seam.mean())
+            if all(abs(middle - t) >= DROP_SEP * height for t in taken):
+                found.append((seam, float(m[np.arange(h), np.minimum(seam, w - 1)].sum()) / stroke))
+                taken.append(middle)
         found.sort(key=lambda f: float(f[0].mean()))
         # Seams may not cross: each lies no further left than the one before it, row by row.
         for k in range(1, len(found)):
             found[k] = (np.maximum(found[k][0], found[k - 1][0]), found[k][1])
         out.append(found)
     return out
+
+
+def _drop_falls(mask: np.ndarray, margin: int) -> list[np.ndarray]:
+    """Drop-fall cuts through one component (bool mask), in the seams' form (a column per row): one from each deep
+    valley of its top contour at least `margin` columns from either side (see DROP_DEPTH)."""
+    h, w = mask.shape
+    top = np.where(mask.any(axis=0), mask.argmax(axis=0), h)  # the first ink row of each column
+    window = max(2, int(DROP_WINDOW * h))
+    falls = []
+    for c in range(margin + 1, w - margin - 1):
+        valley = (top[c] >= top[c - 1] and top[c] > top[c + 1]) or (top[c] > top[c - 1] and top[c] >= top[c + 1])
+        rim = max(top[max(0, c - window) : c].min(), top[c + 1 : c + 1 + window].min())
+        if valley and top[c] - rim >= DROP_DEPTH * h:
+            falls.append(_fall(mask, c))
+    return falls
+
+
+def _fall(mask: np.ndarray, column: int) -> np.ndarray:
+    """The path of a drop falling from the top row at `column`: straight down through paper, else down-left, else
+    down-right, else on down through the ink (int [rows], a column per row)."""
+    h, w = mask.shape
+    path = np.empty(h, np.intp)
+    c = column
+    for r in range(h):
+        path[r] = c
+        if r + 1 < h and mask[r + 1, c]:
+            if c > 0 and not mask[r + 1, c - 1]:
+                c -= 1
+            elif c + 1 < w and not mask[r + 1, c + 1]:
+                c += 1
+    return path
 
 
 def _seam_costs(ink: np.ndarray) -> np.ndarray:
