@@ -311,7 +311,7 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
         for seam in _drop_falls(m, margin):
             middle = float(seam.mean())
             if all(abs(middle - t) >= DROP_SEP * height for t in taken):
-                found.append((seam, float(m[np.arange(h), np.minimum(seam, w - 1)].sum()) / stroke))
+                found.append((seam, float(m[np.arange(h), seam].sum()) / stroke))
                 taken.append(middle)
         found.sort(key=lambda f: float(f[0].mean()))
         # Seams may not cross: each lies no further left than the one before it, row by row.
@@ -327,11 +327,14 @@ def _drop_falls(mask: np.ndarray, margin: int) -> list[np.ndarray]:
     h, w = mask.shape
     top = np.where(mask.any(axis=0), mask.argmax(axis=0), h)  # the first ink row of each column
     window = max(2, int(DROP_WINDOW * h))
+    # Valleys (a first ink row lower than one neighbour's and no higher than the other's), found in one pass;
+    # only those few are measured against their rims.
+    mid, left, right = top[1:-1], top[:-2], top[2:]
+    valleys = np.flatnonzero(((mid >= left) & (mid > right)) | ((mid > left) & (mid >= right))) + 1
     falls = []
-    for c in range(margin + 1, w - margin - 1):
-        valley = (top[c] >= top[c - 1] and top[c] > top[c + 1]) or (top[c] > top[c - 1] and top[c] >= top[c + 1])
+    for c in valleys[(valleys > margin) & (valleys < w - margin - 1)].tolist():
         rim = max(top[max(0, c - window) : c].min(), top[c + 1 : c + 1 + window].min())
-        if valley and top[c] - rim >= DROP_DEPTH * h:
+        if top[c] - rim >= DROP_DEPTH * h:
             falls.append(_fall(mask, c))
     return falls
 
