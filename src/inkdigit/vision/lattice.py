@@ -206,12 +206,12 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
                 continue
             split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
             short = SHORT_SLOPE * max(0.0, (PARTIAL_SHORT_FROM if split else SHORT_FROM) * rules.height - height)
-            pairs, apart, level_with = _side_by_side(part, owner[i:j], line, rules.ones)
+            pairs, apart, level_with = _side_by_side(part, owner[i:j], line, rules.ones, small_marks=tiny_ok)
             prior = -(WIDE_SLOPE * max(0.0, width - wide_from) + short + GAP_SLOPE * gap + sum(split) / 2
                       + SEPARATE_PRICE * pairs)
             if apart and rules.apart:
                 prior -= rules.apart * apart
-            if level_with and tiny_ok:
+            if level_with:
                 prior -= LEVEL_PRICE * level_with
             level = band.level((x0, y0, x1, y1)) if band is not None else 0.5
             arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level,
@@ -279,12 +279,14 @@ def _distinct_best(options: list, keep: int) -> list:
     return out
 
 
-def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool = True) -> tuple[int, int, int]:
+def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool = True, small_marks: bool = False
+                  ) -> tuple[int, int, int]:
     """How many neighbouring pairs of marks (whole pieces of ink) in these boxes look like two digits: they
     barely overlap, and both are tall, or (`ones`) one is a stroke like a short "1" beside a taller mark; how
     many marks, left to right, stand beside the marks before them: they barely overlap them horizontally but do
-    vertically (the dots of a "÷" lie over its bar, the dot of an i above its stem); and how many small marks
-    (longer side under SPECK_SIZE line heights) are level with another mark: within its top and bottom."""
+    vertically (the dots of a "÷" lie over its bar, the dot of an i above its stem); and (`small_marks`: where
+    symbols are read) how many small marks (longer side under SPECK_SIZE line heights) are level with another
+    mark: within its top and bottom."""
     if len(set(owners)) < 2:
         return 0, 0, 0
     marks: dict[int, list[int]] = {}
@@ -306,7 +308,8 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
                   and m[2] - m[0] <= ONE_NARROW * h for m, h, other in ((a, ha, hb), (b, hb, ha)))
         count += tall or one
     level_with = sum(max(m[2] - m[0], m[3] - m[1]) < SPECK_SIZE * line
-                     and any(b is not m and b[1] <= m[1] and m[3] <= b[3] for b in ordered) for m in ordered)
+                     and any(b is not m and b[1] <= m[1] and m[3] <= b[3] for b in ordered)
+                     for m in ordered) if small_marks else 0
     return count, apart, level_with
 
 
