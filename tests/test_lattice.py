@@ -141,6 +141,18 @@ def test_a_slanted_digit_run_into_its_neighbour_is_cut_where_they_meet(sure, pre
     assert predictor.predict_number(png(img)).text == pair
 
 
+@pytest.mark.parametrize(("pair", "which", "shear", "overlap"),
+                         [("86", 0, 0.35, 8), ("74", 0, 0.35, 8), ("16", 0, 0.35, 8), ("40", 1, -0.35, 16),
+                          ("58", 1, -0.35, 16)])
+def test_digits_that_meet_at_the_foot_are_cut_where_they_meet(sure, predictor, pair, which, shear, overlap):
+    # One digit leans over its neighbour's foot: the gap between the two opens at the bottom, not at the top,
+    # so the cut that follows it rises from the valley between their feet.
+    crops = [crop(sure[int(d)][2]) for d in pair]
+    crops[which] = lean(crops[which], shear)
+    img, _ = line_of(crops, [-overlap])
+    assert predictor.predict_number(png(img)).text == pair
+
+
 def test_a_speck_between_digits_is_ignored(sure, predictor):
     img, boxes = number(sure, "4271", 1)
     im = Image.fromarray(img)

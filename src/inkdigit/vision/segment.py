@@ -3,13 +3,13 @@ is one character.
 
 The ink is over-segmented into atoms, ordered left to right: its connected components (see
 :mod:`inkdigit.vision.ink`), wide ones cut into pieces along the seams that cross the least ink and along the
-paths a drop falls from the valleys of their top contour (where touching digits may meet); or the caller's own
-atoms (one per group of pen strokes), which are never cut. Every group of consecutive atoms that could be one
-digit is preprocessed like a single digit and scored by the recogniser, all in one batch; the best paths
-through the segmentation graph (:mod:`inkdigit.vision.lattice`) are the readings. The recogniser is passed in
-(`Score`): this module knows no model; `LineRules` (from the model's labels, `lattice.line_rules`) say what the
-geometry may assume about its characters; the default, the digits' rules, is the number reader as it always
-was.
+paths a drop falls from the valleys of their top contour or rises from those of their bottom one (where
+touching digits may meet); or the caller's own atoms (one per group of pen strokes), which are never cut.
+Every group of consecutive atoms that could be one digit is preprocessed like a single digit and scored by the
+recogniser, all in one batch; the best paths through the segmentation graph (:mod:`inkdigit.vision.lattice`)
+are the readings. The recogniser is passed in (`Score`): this module knows no model; `LineRules` (from the
+model's labels, `lattice.line_rules`) say what the geometry may assume about its characters; the default, the
+digits' rules, is the number reader as it always was.
 """
 
 from __future__ import annotations
@@ -54,11 +54,13 @@ CUT_EVERY = 0.2
 # A seam pays this much (in pixels of ink) for each step sideways: of two cuts through as much ink, the
 # straighter.
 SEAM_TURN = 0.1
-# Drop-fall cuts join the seams: one falls from each valley of a wide component's top contour that is at least
-# DROP_DEPTH of the component's height below the highest ink within DROP_WINDOW of its height on either side,
-# and is kept when its middle is at least DROP_SEP line heights from every cut already taken. Where a digit
-# leans into its neighbour, the cheapest seam runs through a thin stroke elsewhere; the fall follows the gap
-# between the two down from where it opens.
+# Drop-fall cuts join the seams in components at least FALL_WIDE line heights wide (two digits side by side;
+# most single digits are narrower): one falls from each valley of the top contour that is at least DROP_DEPTH
+# of the component's height below the highest ink within DROP_WINDOW of its height on either side, and one
+# rises the same way from each valley of the bottom contour; each is kept when its middle is at least DROP_SEP
+# line heights from every cut already taken. Where a digit leans into its neighbour, the cheapest seam runs
+# through a thin stroke elsewhere; the fall follows the gap between the two from where it opens.
+FALL_WIDE = 0.9
 DROP_DEPTH = 0.05
 DROP_WINDOW = 0.3
 DROP_SEP = 0.1
@@ -308,7 +310,10 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
             if margin <= middle <= w - margin and all(abs(middle - t) >= MIN_SEP * height for t in taken):
                 found.append((seams[:, k], float(crossed[k])))
                 taken.append(middle)
-        for seam in _drop_falls(m, margin):
+        # Falls from below too: where a digit leans onto the next one's foot, the gap opens at the bottom.
+        falls = _drop_falls(m, margin) + [f[::-1] for f in _drop_falls(m[::-1], margin)] if w >= FALL_WIDE * height \
+            else []
+        for seam in falls:
             middle = float(seam.mean())
             if all(abs(middle - t) >= DROP_SEP * height for t in taken):
                 found.append((seam, float(m[np.arange(h), seam].sum()) / stroke))
@@ -323,7 +328,8 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
 
 def _drop_falls(mask: np.ndarray, margin: int) -> list[np.ndarray]:
     """Drop-fall cuts through one component (bool mask), in the seams' form (a column per row): one from each deep
-    valley of its top contour at least `margin` columns from either side (see DROP_DEPTH)."""
+    valley of its top contour at least `margin` columns from either side (see DROP_DEPTH). Called on the mask
+    upside down, the falls rise from the bottom contour."""
     h, w = mask.shape
     top = np.where(mask.any(axis=0), mask.argmax(axis=0), h)  # the first ink row of each column
     window = max(2, int(DROP_WINDOW * h))
