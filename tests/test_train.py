@@ -99,9 +99,10 @@ def test_every_registered_model_has_a_complete_recipe():
     assert list(RECIPES) == list(MODELS)
     for name, recipe in RECIPES.items():
         cfg = TrainConfig(model=name).resolved()
-        # Only what belongs to the machine (threads) or to the caller (a target to check) is left unset.
-        assert [f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) is None] == ["threads",
-                                                                                           "target_accuracy"]
+        # Only what belongs to the machine (threads) or to the caller (a run to start from, a target to check) is
+        # left unset.
+        assert [f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) is None] == [
+            "init_from", "threads", "target_accuracy"]
         assert {k: getattr(cfg, k) for k in recipe} == recipe
 
 
@@ -111,6 +112,35 @@ def test_a_setting_given_wins_over_the_recipe_even_when_false_or_zero():
     assert (cfg.lr, cfg.augment, cfg.ema, cfg.label_smoothing) == (0.05, False, 0.0, 0.0)
     assert (cfg.epochs, cfg.optimizer, cfg.schedule) == (recipe["epochs"], recipe["optimizer"], recipe["schedule"])
     assert recipe["augment"] is True and recipe["ema"] > 0  # the recipe itself is untouched
+
+
+def test_a_fine_tuning_run_starts_from_the_given_run_and_says_so(tiny_data, tmp_path):
+    quiet = dict(data_dir=tiny_data, progress=False, log=lambda m: None)
+    train(_cfg(), tmp_path / "base", **quiet)
+    base = torch.load(tmp_path / "base" / "model.pt", weights_only=True)
+    # Adam moves each weight by about lr a step: at 1e-7 the tuned net is the base, not a fresh one.
+    train(_cfg(epochs=1, lr=1e-7, seed=5, init_from=str(tmp_path / "base")), tmp_path / "tuned", **quiet)
+    tuned = torch.load(tmp_path / "tuned" / "model.pt", weights_only=True)
+    fresh = build_model("paper").state_dict()
+    assert all((tuned[k] - base[k]).abs().max() < 1e-4 for k in base)
+    assert any((fresh[k] - base[k]).abs().max() > 1e-2 for k in base)
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["init"]["run"] == str(tmp_path / "base") and config["init"]["settings"]["epochs"] == 2
+    # Resumed, it still says where it started.
+    (tmp_path / "tuned" / "model.pt").unlink()
+    train(TrainConfig(epochs=2), tmp_path / "tuned", resume=True, **quiet)
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init"] == config["init"]
+
+
+@pytest.mark.parametrize(("start", "message"), [("missing", "no such run directory"),
+                                                ("other-model", "a paper run on digits, but this run trains")])
+def test_fine_tuning_from_what_is_not_a_matching_run_is_one_line(tiny_data, tmp_path, start, message):
+    quiet = dict(data_dir=tiny_data, progress=False, log=lambda m: None)
+    if start == "other-model":
+        train(_cfg(epochs=1), tmp_path / start, **quiet)
+    with pytest.raises(TrainError, match=message) as e:
+        train(_cfg(model="resnet-small", epochs=1, init_from=str(tmp_path / start)), tmp_path / "r", **quiet)
+    assert "\n" not in str(e.value) and not (tmp_path / "r" / "model.pt").exists()
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])

@@ -50,6 +50,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--font-digits", type=int, default=None,
                    help="add this many digits drawn from handwriting fonts (inkdigit fetch --dataset fonts; "
                         f"the benchmark families are never used) to the training images {recipe}")
+    t.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from the weights of this finished run (same model and labels): fine-tuning")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
     t.add_argument("--val-size", type=int, default=5000, help="validation images carved from train (fixed)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment,
         augment_strength=args.augment_strength, pen_lifts=args.pen_lifts, clean_epochs=args.clean_epochs, ema=args.ema,
-        font_digits=args.font_digits,
+        font_digits=args.font_digits, init_from=args.init_from,
         seed=args.seed, val_size=args.val_size, threads=args.threads,
         device=args.device, engine=args.engine, dry_run=args.dry_run,
         target_accuracy=None if args.target_accuracy is None else args.target_accuracy / 100,

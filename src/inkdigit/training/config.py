@@ -30,12 +30,14 @@ class TrainConfig:
     clean_epochs: int | None = None  # the last N epochs train on the images as they are (no augmentation)
     pen_lifts: float | None = None  # share of augmented images with a pen lift (augment.pen_lift); 0 = none
     ema: float | None = None  # EMA decay of the weights used for eval/export; 0 = off
-    font_digits: int | None = None  # digits drawn from handwriting fonts, added to the training images
+    # digits drawn from the training fonts (not the validation ones: `val_fonts`), added to the training images
+    font_digits: int | None = None
     font_chars: int | None = None  # glyphs per label drawn from the training fonts (charset or fonts-only runs)
     val_fonts: int = 8  # training families held out as the validation fonts of a run that draws from fonts
     # the families a font run trains and validates on: a name in data.fonts.FAMILY_LISTS (saved settings from
     # before this setting have None: they drew from "training", as it was then)
     font_families: str | None = None
+    init_from: str | None = None  # a finished run (its folder) of the same model and labels to start from
     seed: int = 0
     val_size: int = 5000
     threads: int | None = None  # None: all the cores torch would use
@@ -80,10 +82,11 @@ class TrainConfig:
             (self.augment_strength is None or self.augment_strength > 0,
              f"--augment-strength must be > 0, got {self.augment_strength}"),
             (self.font_chars is None or self.font_chars >= 1, f"--font-chars must be >= 1, got {self.font_chars}"),
-            (not self.draws_fonts() or self.val_fonts >= 1, f"--val-fonts must be >= 1, got {self.val_fonts}"),
+            (not (self.draws_fonts() or self.font_digits) or self.val_fonts >= 1,
+             f"--val-fonts must be >= 1, got {self.val_fonts}"),
             (self.font_families is None or self.font_families in FAMILY_LISTS,
              f"unknown font family list {self.font_families!r} (known: {', '.join(FAMILY_LISTS)})"),
-            (not (self.draws_fonts() and families) or self.val_fonts < len(families),
+            (not ((self.draws_fonts() or self.font_digits) and families) or self.val_fonts < len(families),
              f"--val-fonts must leave fonts to train on: {self.val_fonts} of the {len(families)} families of "
              f"{self.font_families!r}"),
             (not (self.draws_fonts() and self.font_digits),

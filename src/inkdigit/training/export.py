@@ -291,7 +291,8 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
         "member_test_accuracy": accs,
         "parameters": sum(p.numel() for p in module.parameters()),
         "training": [{"run": str(r), "settings": c["settings"], "engine": c.get("engine", "torch"),
-                      "provenance": c.get("provenance"), "train_seconds": m.get("train_seconds")}
+                      "provenance": c.get("provenance"), "train_seconds": m.get("train_seconds"),
+                      **({"init": c["init"]} if "init" in c else {})}
                      for r, (_, c, m) in zip(run_dirs, loaded)],
         "calibration": calibration,
         "test_time_augmentation": {"rotations_deg": list(TTA_ROTATIONS)} if tta else None,

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from inkdigit.charsets import get_charset
 from inkdigit.data import load, split_train_val
-from inkdigit.data.fonts import TRAINING_FAMILIES, font_paths
-from inkdigit.data.handwriting import font_digit_set
+from inkdigit.data.fonts import font_paths
+from inkdigit.data.handwriting import font_digit_set, font_sides
 from inkdigit.errors import TrainError
 from inkdigit.provenance import provenance
 from inkdigit.signals import sigterm_as_interrupt
@@ -81,6 +81,12 @@ def _train(world: World, cfg: TrainConfig, out: Path, *, resume: bool, data_dir:
 
     engine = choose_engine(cfg, device, log, processes=world.size)
     net = build_model(cfg.model, num_classes=len(get_charset(cfg.charset).labels))
+    # A fine-tuning run starts from another run's weights; a resumed one, from its own checkpoint (below). Either
+    # way config.json says which run they came from.
+    start = world.from_rank0(runs.saved_config, out).get("init") if resume else None
+    if cfg.init_from and not resume:
+        weights, start = world.from_rank0(runs.start_weights, cfg)
+        net.load_state_dict(weights)
     model, trained = world.wrap(prepare_model(net.to(device), engine, device), device)
     opt = make_optimizer(cfg, model)
     steps_per_epoch = world.steps_per_epoch(len(x_tr), cfg.batch_size)
@@ -97,6 +103,8 @@ def _train(world: World, cfg: TrainConfig, out: Path, *, resume: bool, data_dir:
     config = {"settings": dataclasses.asdict(cfg), "provenance": provenance(), "device": str(device),
               "engine": engine, "threads": torch.get_num_threads(), "parameters": count_parameters(model),
               "train_size": len(x_tr), "val_size": len(x_va), "world_size": world.size}
+    if start is not None:
+        config["init"] = start
     if world.is_main:
         runs.write_config(out, config)
     log(header_line(cfg, config))
@@ -180,7 +188,8 @@ def load_data(cfg: TrainConfig, data_dir: str | os.PathLike | None, device: torc
         test_images, test_labels = test_images[:256], test_labels[:256]
     x_tr, y_tr = images[tr_idx], labels[tr_idx]
     if cfg.font_digits:  # validation and test stay MNIST's: the fonts widen the styles the net has seen
-        fonts = font_paths(TRAINING_FAMILIES, data_dir)
+        # Never the validation fonts, by which the line readers' rules are set (benchmarks/text_lines.py).
+        fonts = font_paths(font_sides(cfg.val_fonts, cfg.font_families or "training")[0], data_dir)
         n = min(cfg.font_digits, 64) if cfg.dry_run else cfg.font_digits
         x_font, y_font = font_digit_set(fonts, n, seed=cfg.seed)
         x_tr, y_tr = np.concatenate([x_tr, x_font]), np.concatenate([y_tr, y_font])

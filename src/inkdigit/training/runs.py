@@ -168,6 +168,21 @@ def load_run(run_dir: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
     return model.eval(), config, metrics
 
 
+def start_weights(cfg: TrainConfig) -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights a run starts from when it fine-tunes (`cfg.init_from`: a finished run of the same model and
+    labels), and what made them: that run's folder, settings and provenance (kept in the new run's config.json)."""
+    assert cfg.init_from is not None
+    model, config, metrics = load_run(cfg.init_from)
+    settings = config["settings"]
+    theirs, ours = (settings["model"], settings.get("charset", "digits")), (cfg.model, cfg.charset)
+    if theirs != ours:
+        raise TrainError(f"--init-from {cfg.init_from}: a {theirs[0]} run on {theirs[1]}, but this run trains "
+                         f"{ours[0]} on {ours[1]}")
+    made = {"run": str(cfg.init_from), "settings": settings, "provenance": config.get("provenance"),
+            "train_seconds": metrics.get("train_seconds")}
+    return model.state_dict(), made
+
+
 def write_history(path: Path, history: list[dict]) -> None:
     """history.csv, written atomically."""
     if not history:
