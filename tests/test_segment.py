@@ -1,6 +1,7 @@
 """inkdigit.vision.segment: a written number -> its digits, left to right, each ready for the model.
 
-The recogniser decides the segmentation, so `segment` is given the bundled default model's scores.
+The recogniser decides the segmentation, so `segment` is given the bundled default model's scores and, as the
+number reader does, the whole-digit verifier's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inkdigit.inference import Predictor
+from inkdigit.inference import Predictor, whole_digit_verifier
 from inkdigit.vision.preprocess import ImageError, NoInkError, preprocess
 from inkdigit.vision.segment import DigitPiece
 from inkdigit.vision.segment import segment as segment_with
@@ -23,10 +24,16 @@ def score():
     return Predictor.load(threads=1).predict_arrays
 
 
+@pytest.fixture(scope="module")
+def verify():
+    """The bundled whole-digit verifier, which the number reader always asks beside the recogniser."""
+    return whole_digit_verifier().predict_arrays
+
+
 @pytest.fixture
-def segment(score):
-    """`segment` with the default model as its recogniser."""
-    return lambda source, **kw: segment_with(source, score, **kw)
+def segment(score, verify):
+    """`segment` as the number reader does it: the default model as its recogniser, with the verifier."""
+    return lambda source, **kw: segment_with(source, score, verify=verify, **kw)
 
 
 def ink_crop(digit: np.ndarray, scale: int) -> np.ndarray:

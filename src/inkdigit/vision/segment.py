@@ -147,10 +147,10 @@ def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_si
 
 
 def segment(source: Any, score: Score, *, atoms: Sequence[np.ndarray] | None = None,
-            max_side: int = 4096) -> list[DigitPiece]:
+            max_side: int = 4096, verify: Score | None = None) -> list[DigitPiece]:
     """A written number -> its digits, left to right, each preprocessed like a single digit (the pieces of
-    the best reading; see read_number)."""
-    return read_number(source, score, n_best=1, atoms=atoms, max_side=max_side)[0].pieces
+    the best reading; see read_number, also for `verify`)."""
+    return read_number(source, score, n_best=1, atoms=atoms, max_side=max_side, verify=verify)[0].pieces
 
 
 @dataclass
