@@ -5,7 +5,8 @@
 Each picture holds 6 MNIST test digits drawn like the canvas benchmark's (random size, slight rotation,
 stroke thickness), dark on white, side by side on one baseline, a neighbouring pair touching with
 probability --touch. `Predictor.predict_number` (decode, over-segmentation, every candidate through the
-model in one batch, best paths) reads each PNG with one ONNX Runtime thread; p50 and p90 of the wall time
+model in one batch, best paths; for the bundled default, its single-view twin scores the candidates) reads
+each PNG with one ONNX Runtime thread; p50 and p90 of the wall time
 per number are printed, with the share read exactly, the candidates scored per number and the load average.
 """
 
@@ -66,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     cases = [number_png(images, labels, rng, args.touch) for _ in range(args.n)]
     predictor = Predictor.load(args.model, threads=1)
     batches: list[int] = []
-    score = predictor.predict_arrays
+    scorer = predictor.line_scorer()  # the bundled default's single-view twin (inkdigit.inference)
+    score = scorer.predict_arrays
 
     def counting(x: np.ndarray) -> np.ndarray:
         batches.append(len(x))
         return score(x)
 
-    predictor.predict_arrays = counting  # type: ignore[method-assign]  # counts the candidates scored
+    scorer.predict_arrays = counting  # type: ignore[method-assign]  # counts the candidates scored
     predictor.predict_number(cases[0][0])  # warm up
     batches.clear()
     times, right = [], 0
@@ -85,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         times.append(1000 * (time.perf_counter() - t))
         right += read == text
     p50, p90 = np.percentile(times, [50, 90])
-    print(f"number speed, model {predictor.name}, {args.n} numbers of {DIGITS} digits, {WIDTH}x{HEIGHT} PNG, "
-          f"touch {args.touch}, 1 ORT thread, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(f"number speed, model {predictor.name} (candidates scored by {scorer.path.parent.name}/{scorer.path.name}), "
+          f"{args.n} numbers of {DIGITS} digits, {WIDTH}x{HEIGHT} PNG, touch {args.touch}, 1 ORT thread, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, mean {np.mean(times):.1f} ms; exact {100 * right / args.n:.1f}%; "
           f"{np.mean(batches):.1f} candidates scored per number; load average {os.getloadavg()[0]:.2f}")
     return 0

@@ -305,3 +305,23 @@ def test_a_verifier_that_says_not_one_digit_turns_the_reading():
     # The recogniser is sure of the wide "0", but the verifier sees two digits in it and two whole halves.
     whole = np.array([0.95 if a.end - a.start == 1 else 0.01 for a in arcs])
     assert best_paths(2, arcs, sure_whole, skips, 1, whole=whole)[0].labels == (1, 7)
+
+
+def test_the_default_scores_a_line_with_its_single_view_twin(sure, predictor, tmp_path):
+    """The bundled default reads each image twice (TTA); a line's candidates are scored once, by the same run's
+    single-view export, which reads numbers as well at half the cost."""
+    twin = predictor.line_scorer()
+    assert predictor.metadata["test_time_augmentation"] and not twin.metadata["test_time_augmentation"]
+    assert twin.path.parent.name == "plain" and twin.metadata["training"] == predictor.metadata["training"]
+    img, _ = number(sure, "4271", 1)
+    read = predictor.predict_number(png(img))
+    assert read.text == "4271"
+    xs = np.stack([d.image for d in read.digits])
+    assert np.allclose([d.probabilities for d in read.digits], twin.predict_arrays(xs), atol=1e-6)
+    # A model of the user's own (a copy outside the bundle) scores its lines itself.
+    own = tmp_path / "mine.onnx"
+    own.write_bytes(predictor.path.read_bytes())
+    mine = Predictor(own, threads=1)
+    assert mine.line_scorer() is mine
+    assert np.allclose([d.probabilities for d in mine.predict_number(png(img)).digits], mine.predict_arrays(xs),
+                       atol=1e-6)

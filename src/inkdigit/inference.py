@@ -32,6 +32,7 @@ from inkdigit.vision.preprocess import preprocess
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # The bundled model of each character set but the digits (whose models are weights/*.onnx): chars/<name>.onnx.
 CHARSET_DIR = BUNDLED_DIR / "chars"
+PLAIN_DIR = BUNDLED_DIR / "plain"  # single-view exports of the bundled TTA models, for reading lines
 # The first bundled model in this list is the default for predict, the API and both GUIs.
 DEFAULT_ORDER = ("resnet-small", "paper")
 DEFAULT_MIN_CONFIDENCE = 0.6
@@ -267,6 +268,8 @@ class Predictor:
         self.labels: list[str] = model_labels(self.session, self.metadata, self.path)
         self.charset: Charset = _charset_of(self.metadata, self.labels)
         self.min_confidence = min_confidence
+        self._threads = threads
+        self._line_scorer: Predictor | None = None
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None, *,
@@ -334,7 +337,8 @@ class Predictor:
         """Read a written number (digits side by side), left to right; the model decides which ink is one
         digit (see vision/segment.py). `atoms`: boolean masks over the picture, one per group of strokes that
         belongs to one character (never split). Raises NoInkError when blank, ImageError when unreadable."""
-        return self._read_line(image, top_k, atoms, self.predict_arrays, whole_digit_verifier(), DIGIT_RULES)
+        return self._read_line(image, top_k, atoms, self.line_scorer().predict_arrays, whole_digit_verifier(),
+                               DIGIT_RULES)
 
     def read_line(self, image: Any, top_k: int = 3, *, atoms: list[np.ndarray] | None = None, kinds: Any = None
                   ) -> NumberPrediction:
@@ -343,17 +347,31 @@ class Predictor:
         letters, dots kept); the whole-digit verifier joins in only for a digit model. `kinds` restricts every
         character as in `predict`. Raises NoInkError when blank, ImageError when nothing reads."""
         allowed = parse_kinds(kinds)
-        score = self.predict_arrays
+        scorer = self.line_scorer()
+        score = scorer.predict_arrays
         if allowed is not None:
             self.masked(np.ones((1, len(self.labels)), np.float32), allowed)  # an impossible `kinds` fails first
 
             def score(x: np.ndarray) -> np.ndarray:
-                return self.masked(self.predict_arrays(x), allowed)
+                return self.masked(scorer.predict_arrays(x), allowed)
 
         rules = line_rules(self.labels, allowed)
         # Each verifier learnt what one whole character of its kind looks like: digits where only digits are read.
         check = whole_digit_verifier() if rules is DIGIT_RULES else whole_char_verifier()
         return self._read_line(image, top_k, atoms, score, check, rules)
+
+    def line_scorer(self) -> Predictor:
+        """The model that scores the candidates of a line: this one, or for a bundled model with test-time
+        augmentation its single-view export (weights/plain/, the same run's weights), which reads written numbers
+        as well at half the cost (docs/experiments.md)."""
+        if self._line_scorer is None:
+            self._line_scorer = self
+            twin = PLAIN_DIR / self.path.name
+            if self.metadata.get("test_time_augmentation") and self.path.parent == BUNDLED_DIR and twin.is_file():
+                plain = Predictor(twin, min_confidence=self.min_confidence, threads=self._threads)
+                if plain.metadata.get("training") == self.metadata.get("training") and plain.labels == self.labels:
+                    self._line_scorer = plain
+        return self._line_scorer
 
     def _read_line(self, image: Any, top_k: int, atoms: list[np.ndarray] | None, score: Any,
                    check: Predictor | None, rules: LineRules) -> NumberPrediction:
