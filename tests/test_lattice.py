@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.inference import NumberPrediction, Predictor
@@ -151,6 +151,21 @@ def test_digits_that_meet_at_the_foot_are_cut_where_they_meet(sure, predictor, p
     crops[which] = lean(crops[which], shear)
     img, _ = line_of(crops, [-overlap])
     assert predictor.predict_number(png(img)).text == pair
+
+
+@pytest.mark.parametrize(("text", "order"), [("10", (1, 0)), ("401", (4, 0, 1))])
+def test_a_short_fine_1_beside_bold_digits_is_read(sure, predictor, text, order):
+    # A short 1 drawn with a fine pen has a few percent of a bold 0's ink: a line keeps it, and its size (not its
+    # area) says it is no speck.
+    def pen(digit: np.ndarray, scale: float, grow: int) -> np.ndarray:
+        im = Image.fromarray(crop(digit, scale))
+        for _ in range(abs(grow)):
+            im = im.filter(ImageFilter.MaxFilter(3) if grow > 0 else ImageFilter.MinFilter(3))
+        return np.asarray(im)
+
+    crops = {1: pen(sure[1][0], 2.4, -1), 0: pen(sure[0][0], 4.0, 4), 4: pen(sure[4][0], 4.0, 4)}
+    img, _ = line_of([crops[d] for d in order], [30] * (len(order) - 1))
+    assert predictor.predict_number(png(img)).text == text
 
 
 def test_a_speck_between_digits_is_ignored(sure, predictor):

@@ -24,7 +24,7 @@ import numpy as np
 
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.vision.decode import to_picture
-from inkdigit.vision.ink import SPECK_AREA, WORK_SIDE, Ink, analyse_ink, ink_crop
+from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
 from inkdigit.vision.lattice import DIGIT_RULES, Arc, LineRules, best_paths, build_arcs, skip_costs
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
@@ -39,6 +39,10 @@ MAX_MARKS = 60
 LINE_TALL = 0.7
 # Marks whose longer side is under this fraction of the line height are dropped before reading: noise.
 SPECK = 0.12
+# The ink of a line keeps components down to LINE_AREA of the largest one's area (a single digit's ink keeps
+# down to ink.SPECK_AREA): a short 1 drawn with a fine pen beside a bold 0 has a few percent of its area, and
+# the size rule above, not the area, tells it from dust.
+LINE_AREA = 0.01
 # Where dots are parts of characters (`LineRules.dots`: i, j, ÷, a decimal point), only marks under DOT_SPECK
 # of the line height are noise, and the ink keeps components down to DOT_AREA of the largest one's area.
 DOT_SPECK = 0.04
@@ -137,7 +141,7 @@ def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_si
     """Over-segment a written number (a line of characters) into atoms and list the candidate characters, each
     preprocessed like a single digit (for read_number, and for training a model that judges them)."""
     # Digits of a number are smaller than a lone digit in the same picture: analysed at up to 512 px a side.
-    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE, min_area=DOT_AREA if rules.dots else SPECK_AREA)
+    found = analyse_ink(*to_picture(source, max_side), WORK_SIDE, min_area=DOT_AREA if rules.dots else LINE_AREA)
     line = _given_atoms(found, atoms) if atoms is not None else _component_atoms(found, rules.dots)
     boxes = np.array([a.box for a in line.atoms], np.int64).reshape(-1, 4)
     arcs = build_arcs(boxes, line.height, line.cuts, rules)
