@@ -314,9 +314,10 @@ def _seams(masks: list[np.ndarray], height: float, stroke: float) -> list[list[t
             if margin <= middle <= w - margin and all(abs(middle - t) >= MIN_SEP * height for t in taken):
                 found.append((seams[:, k], float(crossed[k])))
                 taken.append(middle)
-        # Falls from below too: where a digit leans onto the next one's foot, the gap opens at the bottom.
-        falls = _drop_falls(m, margin) + [f[::-1] for f in _drop_falls(m[::-1], margin)] if w >= FALL_WIDE * height \
-            else []
+        falls = []
+        if w >= FALL_WIDE * height:
+            # Falls from below too: where a digit leans onto the next one's foot, the gap opens at the bottom.
+            falls = _drop_falls(m, margin) + [f[::-1] for f in _drop_falls(m[::-1], margin)]
         for seam in falls:
             middle = float(seam.mean())
             if all(abs(middle - t) >= DROP_SEP * height for t in taken):
