@@ -6,8 +6,8 @@ Each picture holds 6 MNIST test digits drawn like the canvas benchmark's (random
 stroke thickness), dark on white, side by side on one baseline, a neighbouring pair touching with
 probability --touch. `Predictor.predict_number` (decode, over-segmentation, every candidate through the
 model in one batch, best paths; for the bundled default, its single-view twin scores the candidates) reads
-each PNG with one ONNX Runtime thread; p50 and p90 of the wall time
-per number are printed, with the share read exactly, the candidates scored per number and the load average.
+each PNG with one ONNX Runtime thread; p50 and p90 of the wall time per number are printed, with the share
+read exactly, the candidates scored per number and the load average.
 """
 
 from __future__ import annotations
