@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from inkdigit.charsets import DIGIT, LETTER, SYMBOL, get_charset, kind_of
 from inkdigit.data.fonts import BENCHMARK_FAMILIES, font_paths
@@ -162,6 +162,32 @@ def test_a_sum_is_read_and_evaluated(maths: Predictor, text: str, value: str) ->
     assert reading.expression == text == reading.line.text, reading.line.alternatives
     assert reading.ok and reading.value == value
     assert len(reading.line.digits) == len(text)  # "=" (two bars) and "÷" (a bar, two dots) are one each
+
+
+def sum_with_a_split_plus(left: str, right: str) -> Image.Image:
+    """`left` + `right`, the digits drawn in the benchmark font, the "+" drawn with pen lines and its left arm
+    apart from the rest (a gap of an eighth of its width), as a hand that lifts the pen at the crossing does."""
+    a, b = (ink(d).convert("L") for d in (left, right))
+    a, b = (im.crop(Image.eval(im, lambda v: 255 - v).getbbox()) for im in (a, b))
+    h = max(a.height, b.height)
+    w, pen = int(0.7 * h), max(3, h // 12)
+    canvas = Image.new("L", (a.width + b.width + w + int(0.4 * h) + 40, h + 40), 255)
+    canvas.paste(a, (20, 20 + h - a.height))
+    x0, y = 20 + a.width + int(0.2 * h), 20 + h // 2
+    draw = ImageDraw.Draw(canvas)
+    draw.line([(x0, y), (x0 + w // 4, y)], fill=0, width=pen)
+    draw.line([(x0 + w // 4 + w // 8, y), (x0 + w, y)], fill=0, width=pen)
+    draw.line([(x0 + int(0.62 * w), y - w // 2), (x0 + int(0.62 * w), y + w // 2)], fill=0, width=pen)
+    canvas.paste(b, (x0 + w + int(0.2 * h), 20 + h - b.height))
+    return canvas
+
+
+@pytest.mark.parametrize(("left", "right", "value"), [("6", "5", "11"), ("8", "3", "11"), ("4", "7", "11")])
+def test_a_plus_with_its_arm_apart_is_one_plus_in_a_sum(maths: Predictor, left: str, right: str, value: str) -> None:
+    # Read as characters alone, the arm is a "−" or one bar of "=" beside a "+"; arithmetic has no "−+" or "=+",
+    # and the math reader follows arithmetic's grammar.
+    reading = read_math(maths, sum_with_a_split_plus(left, right))
+    assert reading.expression == f"{left}+{right}" and reading.value == value, reading.line.alternatives
 
 
 def test_a_sum_that_does_not_evaluate_was_still_read(maths: Predictor) -> None:

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from inkdigit.charsets import MINUS, get_charset
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.inference import NumberPrediction, Predictor
-from inkdigit.vision.lattice import Arc, best_paths, build_arcs, skip_costs
+from inkdigit.mathexpr import ArithmeticSyntax
+from inkdigit.vision.lattice import Arc, best_paths, build_arcs, line_rules, skip_costs
 from inkdigit.vision.segment import MAX_MARKS, read_number
 
 
@@ -269,8 +271,8 @@ def test_atoms_must_cover_the_picture_and_be_few(sure, predictor):
 
 # --- the graph alone -----------------------------------------------------------------------------------
 
-def one_hot(label: int, p: float = 0.99) -> np.ndarray:
-    row = np.full(10, (1 - p) / 9, np.float32)
+def one_hot(label: int, p: float = 0.99, classes: int = 10) -> np.ndarray:
+    row = np.full(classes, (1 - p) / (classes - 1), np.float32)
     row[label] = p
     return row
 
@@ -320,6 +322,29 @@ def test_a_verifier_that_says_not_one_digit_turns_the_reading():
     # The recogniser is sure of the wide "0", but the verifier sees two digits in it and two whole halves.
     whole = np.array([0.95 if a.end - a.start == 1 else 0.01 for a in arcs])
     assert best_paths(2, arcs, sure_whole, skips, 1, whole=whole)[0].labels == (1, 7)
+
+
+def test_a_line_that_follows_a_grammar_is_read_the_way_the_grammar_allows():
+    # "6+5" with the "+"'s left arm drawn apart: the arm alone reads as a sure "−", the rest as a "+", the whole "+"
+    # less surely. Arithmetic has no "−+", so with its grammar the one "+" wins; ink that only says "12+" stays so.
+    labels = list(get_charset("math").labels)
+    six, five, plus, minus = (labels.index(s) for s in ("6", "5", "+", MINUS))
+    arcs = [Arc(0, 1, (0, 0, 60, 100), 0.0, False), Arc(1, 2, (70, 45, 90, 55), -0.1, True),
+            Arc(2, 3, (95, 20, 145, 80), 0.0, False), Arc(1, 3, (70, 20, 145, 80), -1.0, False),
+            Arc(3, 4, (160, 0, 220, 100), 0.0, False)]
+    probs = np.stack([one_hot(k, p, len(labels)) for k, p in ((six, 0.99), (minus, 0.99), (plus, 0.9), (plus, 0.8),
+                                                                 (five, 0.99))])
+    skips = np.array([40.0, 1.0, 40.0, 40.0])
+    assert best_paths(4, arcs, probs, skips, 1)[0].labels == (six, minus, plus, five)
+    grammar = ArithmeticSyntax(labels)
+    assert best_paths(4, arcs, probs, skips, 1, syntax=grammar)[0].labels == (six, plus, five)
+    rules = line_rules(labels)
+    boxes = np.array([[0, 0, 30, 100], [40, 0, 80, 100], [90, 30, 130, 70]])
+    arcs = build_arcs(boxes, 100.0, [], rules)
+    clear = np.stack([one_hot((labels.index("1"), labels.index("2"), plus)[a.start],
+                              0.99 if a.end - a.start == 1 else 0.2, len(labels)) for a in arcs])
+    read = best_paths(3, arcs, clear, skip_costs(boxes, 100.0, rules), 1, rules=rules, syntax=grammar)[0]
+    assert read.labels == (1, 2, plus)
 
 
 def test_the_default_scores_a_line_with_its_single_view_twin(sure, predictor, tmp_path):

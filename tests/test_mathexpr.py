@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -164,3 +165,37 @@ def test_random_bracketed_expressions_match_fraction_arithmetic():
         assert got == value, text
         checked += 1
     assert checked > 100
+
+
+def _syntax_verdict(syntax: mathexpr.ArithmeticSyntax, line: str) -> int:
+    """The worst verdict of any step of `line` and of its end."""
+    state, worst = syntax.start(), mathexpr.FITS
+    for symbol in line:
+        state, verdict = syntax.step(state, syntax.symbols.index(symbol))
+        worst = max(worst, verdict)
+    return max(worst, syntax.end(state))
+
+
+def test_the_reading_grammar_accepts_exactly_the_lines_the_evaluator_parses():
+    # Every line of up to 5 symbols over every kind of symbol ("1" stands for any digit, so no division by zero).
+    syntax = mathexpr.ArithmeticSyntax(list(mathexpr.SYMBOLS))
+    alphabet = "1." + "".join(mathexpr.OPERATORS) + "=()"
+    checked = 0
+    for length in range(1, 6):
+        for line in map("".join, itertools.product(alphabet, repeat=length)):
+            try:
+                evaluate(line)
+                parses = True
+            except ExpressionError:
+                parses = False
+            assert (_syntax_verdict(syntax, line) < mathexpr.BREAKS) == parses, line
+            checked += parses
+    assert checked > 250  # of the 66,429 lines, 282 parse
+
+
+@pytest.mark.parametrize(("line", "verdict"), [("12+7=", mathexpr.FITS), ("−3+(−2)", mathexpr.FITS),
+                                               ("5+−3", mathexpr.UNUSUAL), (".5×2", mathexpr.UNUSUAL),
+                                               ("6−+5", mathexpr.BREAKS), ("(4+7", mathexpr.BREAKS),
+                                               ("2(3)", mathexpr.BREAKS), ("1.2.3", mathexpr.BREAKS)])
+def test_the_reading_grammar_tells_unusual_lines_from_broken_ones(line, verdict):
+    assert _syntax_verdict(mathexpr.ArithmeticSyntax(list(mathexpr.SYMBOLS)), line) == verdict

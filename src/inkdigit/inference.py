@@ -26,7 +26,7 @@ import numpy as np
 from inkdigit.charsets import CHARSETS, KINDS, Charset, kind_of, mask_kinds
 from inkdigit.errors import CharsetError, ExpressionError, ModelNotFoundError
 from inkdigit.vision.encode import png_data_url
-from inkdigit.vision.lattice import DIGIT_RULES, LineRules, line_rules
+from inkdigit.vision.lattice import DIGIT_RULES, LineRules, Syntax, line_rules
 from inkdigit.vision.preprocess import preprocess
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
@@ -340,12 +340,13 @@ class Predictor:
         return self._read_line(image, top_k, atoms, self.line_scorer().predict_arrays, whole_digit_verifier(),
                                DIGIT_RULES)
 
-    def read_line(self, image: Any, top_k: int = 3, *, atoms: list[np.ndarray] | None = None, kinds: Any = None
-                  ) -> NumberPrediction:
+    def read_line(self, image: Any, top_k: int = 3, *, atoms: list[np.ndarray] | None = None, kinds: Any = None,
+                  syntax: Syntax | None = None) -> NumberPrediction:
         """Read a line of characters (a word, an expression, a number), left to right: `predict_number` for any
         label list. The geometry follows the labels (`vision.lattice.line_rules`: symbols of any size, wider
         letters, dots kept); the whole-digit verifier joins in only for a digit model. `kinds` restricts every
-        character as in `predict`. Raises NoInkError when blank, ImageError when nothing reads."""
+        character as in `predict`; `syntax` is a grammar the line follows (`read_math` gives arithmetic's), which
+        readings that break it pay for. Raises NoInkError when blank, ImageError when nothing reads."""
         allowed = parse_kinds(kinds)
         scorer = self.line_scorer()
         score = scorer.predict_arrays
@@ -358,7 +359,7 @@ class Predictor:
         rules = line_rules(self.labels, allowed)
         # Each verifier learnt what one whole character of its kind looks like: digits where only digits are read.
         check = whole_digit_verifier() if rules is DIGIT_RULES else whole_char_verifier()
-        return self._read_line(image, top_k, atoms, score, check, rules)
+        return self._read_line(image, top_k, atoms, score, check, rules, syntax)
 
     def line_scorer(self) -> Predictor:
         """The model that scores the candidates of a line: this one, or for a bundled model with test-time
@@ -374,11 +375,12 @@ class Predictor:
         return self._line_scorer
 
     def _read_line(self, image: Any, top_k: int, atoms: list[np.ndarray] | None, score: Any,
-                   check: Predictor | None, rules: LineRules) -> NumberPrediction:
+                   check: Predictor | None, rules: LineRules, syntax: Syntax | None = None) -> NumberPrediction:
         from inkdigit.vision.segment import read_number
 
         readings = read_number(image, score, n_best=NUMBER_READINGS, atoms=atoms,
-                               verify=check.predict_arrays if check is not None else None, rules=rules)
+                               verify=check.predict_arrays if check is not None else None, rules=rules,
+                               syntax=syntax)
         best = readings[0]
         xs = np.stack([p.image for p in best.pieces])
         number = self._number(self.predictions(best.probabilities, xs, top_k), [p.box for p in best.pieces])
@@ -461,9 +463,10 @@ def read_math(predictor: Predictor, image: Any, *, atoms: list[np.ndarray] | Non
     """Read a written line with a math model (`Predictor.read_line`) and evaluate it (`inkdigit.mathexpr`,
     never Python's eval). A line that was read but does not evaluate ("7÷0", "2+") is a MathReading with `ok`
     False and the evaluator's message; blank or unreadable ink raises NoInkError / ImageError as reading does."""
-    from inkdigit.mathexpr import evaluate
+    from inkdigit.mathexpr import ArithmeticSyntax, evaluate
 
-    line = predictor.read_line(image, top_k, atoms=atoms)
+    # The grammar joins the reading: of two readings the ink allows, the one that is arithmetic wins.
+    line = predictor.read_line(image, top_k, atoms=atoms, syntax=ArithmeticSyntax(predictor.labels))
     try:
         ev = evaluate(line.text)
     except ExpressionError as e:

@@ -67,6 +67,60 @@ def evaluate(line: str | Sequence[str]) -> Evaluation:
     return Evaluation(expression="".join(symbols), value=value, claimed=claimed)
 
 
+# How a next symbol fits the line so far (ArithmeticSyntax.step): it fits, it is legal but seldom written, or it
+# breaks the grammar.
+FITS, UNUSUAL, BREAKS = 0, 1, 2
+
+
+class ArithmeticSyntax:
+    """The grammar above as a machine that reads a line one symbol at a time, for a reader choosing among
+    readings of the ink (`vision.lattice.best_paths`): how well each next symbol fits the symbols before it, so
+    "6+572" is preferred to "6−+572" where the ink allows both. It agrees with `evaluate`: a line whose every
+    step and whose `end` are FITS or UNUSUAL is one that `evaluate` parses (tests/test_mathexpr.py). UNUSUAL is
+    what is legal but seldom written: a minus straight after another operator ("5+−3"), a number that starts
+    with its point (".5").
+
+    A state is (last, depth, dot, equals): what the last symbol was ("start", "num", ".", "op", "(", ")", "="),
+    the brackets open, whether the number being written has its point, whether "=" was written. A step that
+    breaks the grammar still moves to the state that symbol would give, so the rest of the line is judged too.
+    """
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.symbols = [INPUT_ALIASES.get(label, label) for label in labels]
+
+    def start(self) -> tuple[str, int, bool, bool]:
+        return ("start", 0, False, False)
+
+    def step(self, state: tuple[str, int, bool, bool], label: int) -> tuple[tuple[str, int, bool, bool], int]:
+        """(the state after the symbol of `label`, FITS / UNUSUAL / BREAKS)."""
+        last, depth, dot, equals = state
+        s = self.symbols[label]
+        operand = last in ("start", "op", "(", "=")  # a number, "(" or a minus sign must come next
+        if s.isdigit():
+            return ("num", depth, dot and last in ("num", "."), equals), BREAKS if last == ")" else FITS
+        if s == ".":
+            fault = BREAKS if last in (".", ")") or (last == "num" and dot) else UNUSUAL if operand else FITS
+            return (".", depth, True, equals), fault
+        if s == MINUS:
+            fault = BREAKS if last == "." else UNUSUAL if last == "op" else FITS
+            return ("op", depth, False, equals), fault
+        if s in OPERATORS:
+            return ("op", depth, False, equals), FITS if last in ("num", ")") else BREAKS
+        if s == "(":
+            return ("(", depth + 1, False, equals), FITS if operand else BREAKS
+        if s == ")":
+            return (")", max(0, depth - 1), False, equals), FITS if last in ("num", ")") and depth else BREAKS
+        if s == "=":
+            fits = last in ("num", ")") and not depth and not equals
+            return ("=", depth, False, True), FITS if fits else BREAKS
+        return state, BREAKS  # not an arithmetic symbol
+
+    def end(self, state: tuple[str, int, bool, bool]) -> int:
+        """FITS when the line may end here, else BREAKS."""
+        last, depth, _, _ = state
+        return FITS if last in ("num", ")", "=") and not depth else BREAKS
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """A line's value (exact), and for "a=b" the claimed right side and whether it holds."""

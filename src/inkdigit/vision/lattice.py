@@ -14,21 +14,23 @@ with the digit 1. The ten digits get `DIGIT_RULES`, which is the behaviour the d
 
 This module is pure arithmetic on boxes and probabilities: no pictures, no model. The constants below were
 set on generated numbers (benchmarks/written_numbers.py, seeds 1 and 2, all categories), not on the seed
-that is reported; those only lines of symbols use (LEVEL_PRICE) on expressions drawn in the validation fonts
-(benchmarks/text_lines.py --fonts validation; docs/experiments.md).
+that is reported; those only lines of symbols use (LEVEL_PRICE, SYNTAX_PRICES) on expressions drawn in the
+validation fonts (benchmarks/text_lines.py --fonts validation; docs/experiments.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from inkdigit.charsets import DIGIT, LETTER, SYMBOL, kind_of
 
-__all__ = ["DIGIT_RULES", "Arc", "LineRules", "Path", "best_paths", "build_arcs", "line_rules", "skip_costs"]
+__all__ = ["DIGIT_RULES", "Arc", "LineRules", "Path", "Syntax", "best_paths", "build_arcs", "line_rules",
+           "skip_costs"]
 
 # Every digit read costs this much (in log-probability): splitting a stretch of ink into two digits must
 # buy more than this in the recogniser's confidence, so one sure digit is not read as two sure halves.
@@ -78,6 +80,10 @@ ONE_SHORTER = 0.75
 WHOLE_WEIGHT = 0.5
 # Labels tried per character arc when looking for the N best texts.
 LABELS_PER_ARC = 3
+# Where a line follows a grammar (`Syntax`, e.g. arithmetic): what a reading pays for a symbol that fits, is legal
+# but seldom written, or breaks it (indexed by the syntax's verdict). A price, not a ban: ink that clearly says
+# "12+" is still read so, and the evaluator says what is wrong with it.
+SYNTAX_PRICES = (0.0, 0.5, 1.5)
 # Letters are wider than digits (M, W, m, w): a set with letters allows arcs this much wider before the
 # width prior and the width limit start.
 LETTER_WIDTH = 1.4
@@ -160,6 +166,17 @@ class Arc:
     cut: bool = False  # holds one side of a cut through a piece of ink but not the other: part of a larger mark
 
 
+class Syntax(Protocol):
+    """A grammar for a line's labels, read left to right (`inkdigit.mathexpr.ArithmeticSyntax`): each verdict is
+    an index into SYNTAX_PRICES (0: fits, 1: legal but seldom written, 2: breaks the grammar)."""
+
+    def start(self) -> Hashable: ...
+
+    def step(self, state: Hashable, label: int) -> tuple[Hashable, int]: ...
+
+    def end(self, state: Hashable) -> int: ...
+
+
 @dataclass(frozen=True)
 class Path:
     """One reading: its score and its steps, each (arc index, label) or (atom index, None) for a skip."""
@@ -226,14 +243,16 @@ def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -
 
 
 def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int,
-               whole: np.ndarray | None = None, rules: LineRules = DIGIT_RULES) -> list[Path]:
+               whole: np.ndarray | None = None, rules: LineRules = DIGIT_RULES, syntax: Syntax | None = None
+               ) -> list[Path]:
     """The `n_best` highest-scoring paths from node 0 to node n with distinct texts, best first.
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
     price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
     one whole character (a verifier's), weighted by WHOLE_WEIGHT (not on tiny marks of their own). A label of any size
-    (`rules`) is spared an arc's short prior, and only such labels are read from a tiny arc. Each node keeps its
-    best partial paths, one per text so far.
+    (`rules`) is spared an arc's short prior, and only such labels are read from a tiny arc. With a `syntax`, each
+    label and the path's end pay SYNTAX_PRICES for how they fit the labels before them. Each node keeps its best
+    partial paths, one per text so far.
     """
     keep = max(1, n_best)
     logp = np.log(np.maximum(np.asarray(probs, np.float64), 1e-12))
@@ -247,10 +266,13 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
         incoming[a.end].append((a.start, k))
-    # Per node: partial paths (score, labels so far, steps), at most `keep`, distinct labels.
-    nodes: list[list[tuple[float, tuple[int, ...], tuple]]] = [[(0.0, (), ())]] + [[] for _ in range(n)]
+    # Per node: partial paths (score, labels so far, steps, syntax state), at most `keep`, distinct labels.
+    start = syntax.start() if syntax is not None else None
+    nodes: list[list[tuple[float, tuple[int, ...], tuple, Hashable]]] = [[(0.0, (), (), start)]] + [
+        [] for _ in range(n)]
     for j in range(1, n + 1):
-        options = [(s - float(skips[j - 1]), text, steps + ((j - 1, None),)) for s, text, steps in nodes[j - 1]]
+        options = [(s - float(skips[j - 1]), text, steps + ((j - 1, None),), state)
+                   for s, text, steps, state in nodes[j - 1]]
         for i, k in incoming[j]:
             if not nodes[i]:
                 continue
@@ -261,9 +283,17 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
                         or not rules.placed(c, a.level):
                     continue
                 gain = lp + a.prior + float(bonus[k]) - CHAR_PENALTY + (a.short if rules.sized(c) else 0.0)
-                options += [(s + gain, text + (c,), steps + ((k, c),)) for s, text, steps in nodes[i]]
+                for s, text, steps, state in nodes[i]:
+                    after, price = state, 0.0
+                    if syntax is not None:
+                        after, verdict = syntax.step(state, c)
+                        price = SYNTAX_PRICES[verdict]
+                    options.append((s + gain - price, text + (c,), steps + ((k, c),), after))
+        if j == n and syntax is not None:  # the whole line must end well, too
+            options = [(s - SYNTAX_PRICES[syntax.end(state)], text, steps, state)
+                       for s, text, steps, state in options]
         nodes[j] = _distinct_best(options, keep)
-    return [Path(score, steps) for score, _, steps in nodes[n]]
+    return [Path(score, steps) for score, _, steps, _ in nodes[n]]
 
 
 def _distinct_best(options: list, keep: int) -> list:

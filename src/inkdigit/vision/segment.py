@@ -25,7 +25,7 @@ import numpy as np
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.vision.decode import to_picture
 from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
-from inkdigit.vision.lattice import DIGIT_RULES, Arc, LineRules, best_paths, build_arcs, skip_costs
+from inkdigit.vision.lattice import DIGIT_RULES, Arc, LineRules, Syntax, best_paths, build_arcs, skip_costs
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
 
@@ -91,22 +91,24 @@ class Reading:
 
 
 def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[np.ndarray] | None = None,
-                max_side: int = 4096, verify: Score | None = None, rules: LineRules = DIGIT_RULES) -> list[Reading]:
+                max_side: int = 4096, verify: Score | None = None, rules: LineRules = DIGIT_RULES,
+                syntax: Syntax | None = None) -> list[Reading]:
     """The `n_best` readings of a written number (or, with another label set's `rules`, a line of characters)
     with distinct texts, best first.
 
     `score` is the recogniser. `verify`, when given, is a second model that says how likely each candidate is
     to be exactly one whole character (probabilities [N,2]: not one, one); its log-probability joins each
     candidate's score. `atoms`, when given, are boolean masks over the picture as shown, one per group of
-    strokes that belongs to one character: they are grouped but never cut. Raises NoInkError when the image
-    is blank and ImageError when it cannot be read as a number.
+    strokes that belongs to one character: they are grouped but never cut. `syntax`, when given, is a grammar the
+    line follows (arithmetic: `inkdigit.mathexpr.ArithmeticSyntax`), which readings that break it pay for.
+    Raises NoInkError when the image is blank and ImageError when it cannot be read as a number.
     """
     found = candidates(source, atoms=atoms, max_side=max_side, rules=rules)
     arcs, batch = found.arcs, found.images
     probs = score(np.stack(batch)) if batch else np.zeros((0, 10), np.float32)
     whole = verify(np.stack(batch))[:, 1] if batch and verify is not None else None
     paths = best_paths(len(found.line.atoms), arcs, probs, skip_costs(found.boxes, found.line.height, rules),
-                       n_best, whole=whole, rules=rules)
+                       n_best, whole=whole, rules=rules, syntax=syntax)
     readings = [_reading(found.ink, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
     best = readings[0] if readings else None
     digits = rules == DIGIT_RULES
