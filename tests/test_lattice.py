@@ -347,6 +347,21 @@ def test_a_line_that_follows_a_grammar_is_read_the_way_the_grammar_allows():
     assert read.labels == (1, 2, plus)
 
 
+def test_where_a_symbol_sits_on_the_line_is_judged_from_whole_marks_not_cut_pieces():
+    # "5−4×0" as drawn in a validation font: the 5, the 4 and the 0 are each cut into pieces (their touching
+    # strokes look like two digits), and the pieces' bottoms stop where the cuts do. From the pieces, the
+    # baseline came out sloping up through the 4 and the "−" sat at 0.92 of the line, too low for a minus: it
+    # was dropped and "54×0" read. From the whole marks it sits in the middle.
+    labels = list(get_charset("math").labels)
+    rules = line_rules(labels)
+    boxes = np.array([[23, 16, 42, 54], [36, 31, 47, 55], [43, 35, 52, 54], [68, 37, 84, 41], [101, 15, 115, 43],
+                      [114, 29, 126, 55], [140, 32, 159, 47], [172, 15, 183, 49], [181, 16, 190, 53],
+                      [186, 20, 199, 55]])
+    cuts = [(0, 1, 1.2), (1, 2, 1.2), (4, 5, 0.5), (7, 8, 0.9), (8, 9, 0.9)]
+    minus = next(a for a in build_arcs(boxes, 40.0, cuts, rules) if (a.start, a.end) == (3, 4))
+    assert rules.placed(labels.index(MINUS), minus.level) and 0.4 < minus.level < 0.6
+
+
 def test_the_default_scores_a_line_with_its_single_view_twin(sure, predictor, tmp_path):
     """The bundled default reads each image twice (TTA); a line's candidates are scored once, by the same run's
     single-view export, which reads numbers as well at half the cost."""

@@ -208,7 +208,7 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
         owner[right] = owner[left]
     priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
     max_width, wide_from, tiny_ok = MAX_WIDTH * rules.width, WIDE_FROM * rules.width, any(rules.any_size)
-    band = _Band(boxes, line) if rules.levels else None
+    band = _Band(_whole_marks(boxes, owner), line) if rules.levels else None
     arcs = []
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
@@ -319,12 +319,8 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
     mark: within its top and bottom."""
     if len(set(owners)) < 2:
         return 0, 0, 0
-    marks: dict[int, list[int]] = {}
-    for box, o in zip(part.tolist(), owners, strict=True):
-        m = marks.setdefault(o, list(box))
-        m[0], m[1], m[2], m[3] = min(m[0], box[0]), min(m[1], box[1]), max(m[2], box[2]), max(m[3], box[3])
     count = apart = 0
-    ordered = sorted(marks.values(), key=lambda m: m[0])
+    ordered = sorted(_whole_marks(part, owners).tolist(), key=lambda m: m[0])
     reach, top, bottom = ordered[0][2], ordered[0][1], ordered[0][3]
     for a, b in zip(ordered[:-1], ordered[1:], strict=True):
         apart += (min(reach, b[2]) - b[0] < SEPARATE_OVERLAP * (b[2] - b[0])
@@ -346,7 +342,8 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
 class _Band:
     """The line's top and baseline at any x: straight lines through the tops and the bottoms of the tall marks
     (at least LINE_TALL line heights), each a Theil-Sen fit (the median of the pairwise slopes), so a sloping line
-    is followed and a piece cut out of a character does not pull it."""
+    is followed and one odd mark does not pull it. `build_arcs` gives it whole pieces of ink, not the atoms cut
+    out of them: a piece cut from a touching "5" ends where the cut does, not on the baseline."""
 
     LINE_TALL = 0.7
 
@@ -363,6 +360,15 @@ class _Band:
         x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         top, bottom = self.top[0] * x + self.top[1], self.bottom[0] * x + self.bottom[1]
         return (y - top) / max(bottom - top, 1.0)
+
+
+def _whole_marks(boxes: np.ndarray, owner: list[int]) -> np.ndarray:
+    """The boxes of the pieces of ink the atoms were cut from (int [m,4]): each the union of its atoms' boxes."""
+    marks: dict[int, list[int]] = {}
+    for box, o in zip(boxes.tolist(), owner, strict=True):
+        m = marks.setdefault(o, list(box))
+        m[0], m[1], m[2], m[3] = min(m[0], box[0]), min(m[1], box[1]), max(m[2], box[2]), max(m[3], box[3])
+    return np.array(list(marks.values()), np.int64).reshape(-1, 4)
 
 
 def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
