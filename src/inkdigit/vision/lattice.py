@@ -208,7 +208,7 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
         owner[right] = owner[left]
     priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
     max_width, wide_from, tiny_ok = MAX_WIDTH * rules.width, WIDE_FROM * rules.width, any(rules.any_size)
-    band = _Band(_whole_marks(boxes, owner), line) if rules.levels else None
+    band = _Band(np.array(_whole_marks(boxes, owner), np.int64).reshape(-1, 4), line) if rules.levels else None
     arcs = []
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
@@ -320,7 +320,7 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
     if len(set(owners)) < 2:
         return 0, 0, 0
     count = apart = 0
-    ordered = sorted(_whole_marks(part, owners).tolist(), key=lambda m: m[0])
+    ordered = sorted(_whole_marks(part, owners), key=lambda m: m[0])
     reach, top, bottom = ordered[0][2], ordered[0][1], ordered[0][3]
     for a, b in zip(ordered[:-1], ordered[1:], strict=True):
         apart += (min(reach, b[2]) - b[0] < SEPARATE_OVERLAP * (b[2] - b[0])
@@ -362,13 +362,14 @@ class _Band:
         return (y - top) / max(bottom - top, 1.0)
 
 
-def _whole_marks(boxes: np.ndarray, owner: list[int]) -> np.ndarray:
-    """The boxes of the pieces of ink the atoms were cut from (int [m,4]): each the union of its atoms' boxes."""
+def _whole_marks(boxes: np.ndarray, owner: list[int]) -> list[list[int]]:
+    """The boxes of the pieces of ink the atoms were cut from, in the order each first appears: each the union of
+    its atoms' boxes."""
     marks: dict[int, list[int]] = {}
     for box, o in zip(boxes.tolist(), owner, strict=True):
         m = marks.setdefault(o, list(box))
         m[0], m[1], m[2], m[3] = min(m[0], box[0]), min(m[1], box[1]), max(m[2], box[2]), max(m[3], box[3])
-    return np.array(list(marks.values()), np.int64).reshape(-1, 4)
+    return list(marks.values())
 
 
 def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
