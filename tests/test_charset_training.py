@@ -229,6 +229,15 @@ def test_a_dry_run_letters_model_trains_through_the_cli_and_exports_its_labels(t
     assert r.returncode == 0, r.stderr
     two = Predictor(tmp_path / "two.onnx")
     assert two.labels == model.labels and two.name == "letters" and "ensemble of 2" in two.metadata["description"]
+    # --half (as the bundled letters): the same model at about half the size, its weights stored in 16 bits.
+    r = _cli("export", str(run), str(tmp_path / "again"), "--half", "--out", str(tmp_path / "half.onnx"),
+             "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    half = Predictor(tmp_path / "half.onnx")
+    assert half.metadata["weights_dtype"] == "float16" and half.metadata["half_max_abs_diff"] < 2e-3
+    assert (tmp_path / "half.onnx").stat().st_size < 0.6 * (tmp_path / "two.onnx").stat().st_size
+    glyphs = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
+    assert np.abs(half.predict_arrays(glyphs) - two.predict_arrays(glyphs)).max() < 2e-3
     shutil.copytree(tmp_path / "again", tmp_path / "other")
     config = json.loads((tmp_path / "other" / "config.json").read_text())
     config["settings"]["val_fonts"] = 6

@@ -20,6 +20,8 @@ def add_arguments(x: argparse.ArgumentParser) -> None:
     x.add_argument("--tta", action="store_true",
                    help="test-time augmentation: read each image rotated by -6 and by +6 degrees and average "
                         "the two answers (twice the compute per image)")
+    x.add_argument("--half", action="store_true",
+                   help="store the weights in 16-bit floats (half the file; computed in 32-bit floats)")
     add_data_dir(x)
 
 
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from inkdigit.training.export import export_runs
 
     path = export_runs(args.run_dirs, args.out, name=args.name, check=not args.no_check,
-                       data_dir=args.data_dir, calibrate=not args.no_calibrate, tta=args.tta)
+                       data_dir=args.data_dir, calibrate=not args.no_calibrate, tta=args.tta,
+                       half=args.half)
     print(f"wrote {path}")
     return 0

@@ -6,6 +6,9 @@ the two answers are averaged (one set of weights, twice the compute per image).
 The probabilities are calibrated by one temperature fitted on the runs' validation images (temperature
 scaling), so a confidence of 0.9 means right about 9 times in 10; `--no-calibrate` keeps them as trained.
 
+`--half` stores the weights in 16-bit floats (half the file; the graph casts them back and computes in 32-bit
+floats, so only the weights' rounding changes the answers): what lets a four-net ensemble stay within 2 MB.
+
 The file carries its own metadata (`metadata_props["inkdigit"]`, JSON): model name, labels, input spec,
 preprocessing version, test accuracy, training settings and package version, so that a user of the
 .onnx file alone knows what it is. Every export is checked against torch on 1,000 test images.
@@ -34,6 +37,9 @@ from inkdigit.fsutil import write_atomic
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 PARITY_TOL = 1e-4
+# `half` stores weights of at least this many values in 16-bit floats (biases and the like stay 32-bit: they
+# weigh nothing).
+HALF_FROM = 64
 # The views `--tta` reads, in degrees (0 would be the image as given). Chosen on the validation split over 9
 # resnet-small runs: these two gained as much as 3-9 views of shifts, rotations and zooms, at the least
 # compute (docs/experiments.md).
@@ -165,6 +171,41 @@ def to_onnx_bytes(module: nn.Module) -> bytes:
     return program.model_proto.SerializeToString()
 
 
+def store_half(onnx_bytes: bytes) -> bytes:
+    """The same graph with every 32-bit float weight stored as a 16-bit float and cast back to 32 bits where the
+    graph starts (ONNX Runtime folds the casts when it loads the file, so reading costs what it did)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(onnx_bytes)
+    graph = model.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        w = numpy_helper.to_array(init)
+        if init.data_type != TensorProto.FLOAT or w.size < HALF_FROM:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(w.astype(np.float16), f"{init.name}.half")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def onnx_probabilities(onnx_bytes: bytes, images: np.ndarray) -> np.ndarray:
+    """What ONNX Runtime answers for `images` (uint8 [N,28,28]) with this graph: probabilities [N,classes]."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    x = images.astype(np.float32)[:, None] / 255.0
+    return np.concatenate([sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + 1000]})[0] for i in range(0, len(x), 1000)])
+
+
 def _draws_fonts(settings: dict) -> bool:
     """Whether a run trained on font glyphs (a character set, or `--dataset fonts`): its validation and test
     images are then drawn (training/chardata.py), not MNIST's."""
@@ -230,7 +271,7 @@ def _font_description(settings: dict) -> str:
 
 def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, name: str | None = None,
                 check: bool = True, data_dir: str | os.PathLike | None = None, calibrate: bool = True,
-                tta: bool = False, labels: Sequence[str] | None = None) -> Path:
+                tta: bool = False, labels: Sequence[str] | None = None, half: bool = False) -> Path:
     """Export one run (or several, averaged) to `out` (.onnx), with metadata; returns the path.
 
     `labels`: the model's label list, output i = labels[i] (default: the runs' `charset` setting's labels,
@@ -238,7 +279,9 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
 
     `calibrate`: fit a temperature on the runs' validation images (`set_temperature`), so the probabilities
     mean what they say; the answers are the same either way. `tta`: average over the `TTA_ROTATIONS` views
-    of each image inside the graph.
+    of each image inside the graph. `half`: store the weights in 16-bit floats (`store_half`); the parity check
+    is then made on the 32-bit graph, and the test accuracy and the half graph's largest difference from it
+    are measured on the graph that is written.
     """
     from inkdigit import __version__
     from inkdigit.provenance import provenance
@@ -311,8 +354,14 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
     probs = predict_logits(module, to_tensor(test_images, torch.device("cpu"))).numpy()  # probabilities here
     if probs.shape[1] != len(labels):
         raise ExportError(f"the net has {probs.shape[1]} outputs but {len(labels)} labels")
-    meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
     if check:
         meta["parity_max_abs_diff"] = parity_check(module, onnx_bytes, test_images[:1000])
+    if half:
+        written = store_half(onnx_bytes)
+        halved = onnx_probabilities(written, test_images)
+        meta["weights_dtype"] = "float16"
+        meta["half_max_abs_diff"] = float(np.abs(halved - onnx_probabilities(onnx_bytes, test_images)).max())
+        probs, onnx_bytes = halved, written
+    meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
     write_atomic(out, attach_metadata(onnx_bytes, meta))
     return out
