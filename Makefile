@@ -78,15 +78,18 @@ models: venv data
 	$(MAKE) chars-models
 
 # The letters, alnum and math models (src/inkdigit/weights/chars/): glyphs drawn from the handwriting fonts
-# (cached under the data dir after the first run), MNIST's digits for alnum and math; recipes in
+# (cached under the data dir after the first run), MNIST's digits for alnum and math (letters: three seeds averaged,
+# weights stored in 16-bit floats to stay within 2 MB); recipes in
 # src/inkdigit/training/recipes.py (CHARSET_RECIPES), numbers in docs/charsets.md. Then the whole-character
 # verifier that reading their lines uses (lines drawn in the training fonts).
 chars-models: venv data
-	rm -rf runs/bundled-letters runs/bundled-letters-1 runs/bundled-alnum runs/bundled-math runs/bundled-char-verifier
+	rm -rf runs/bundled-letters runs/bundled-letters-1 runs/bundled-letters-2 runs/bundled-alnum runs/bundled-math runs/bundled-char-verifier
 	mkdir -p src/inkdigit/weights/chars
 	$(INKDIGIT) train --model resnet-small --charset letters --seed 0 --out runs/bundled-letters --no-progress
 	$(INKDIGIT) train --model resnet-small --charset letters --seed 1 --out runs/bundled-letters-1 --no-progress
-	$(INKDIGIT) export runs/bundled-letters runs/bundled-letters-1 --out src/inkdigit/weights/chars/letters.onnx
+	$(INKDIGIT) train --model resnet-small --charset letters --seed 2 --out runs/bundled-letters-2 --no-progress
+	$(INKDIGIT) export runs/bundled-letters runs/bundled-letters-1 runs/bundled-letters-2 --half \
+		--out src/inkdigit/weights/chars/letters.onnx
 	$(INKDIGIT) train --model resnet-small --charset alnum --seed 0 --out runs/bundled-alnum --no-progress
 	$(INKDIGIT) export runs/bundled-alnum --out src/inkdigit/weights/chars/alnum.onnx
 	$(INKDIGIT) train --model resnet-small --charset math --seed 0 --out runs/bundled-math --no-progress
