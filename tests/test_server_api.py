@@ -310,7 +310,9 @@ def test_too_large_streamed_body_is_413_and_reading_stops(client: TestClient) ->
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 80),
     }
-    asyncio.run(client.app(scope, receive, send))
+    # In a thread of its own: where a browser test ran first, Playwright's event loop holds this thread's.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, client.app(scope, receive, send)).result()
     assert sent[0]["status"] == 413
     assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"].startswith("image too large")
     assert received <= 51, f"server read {received} chunks of 100 kB before refusing"
