@@ -106,7 +106,6 @@ def test_half_storage_halves_the_file_and_keeps_the_answers(digits, nets):
     assert sess.get_inputs()[0].type == "tensor(float)" and sess.get_outputs()[0].type == "tensor(float)"
     images = np.round(digits * 255).astype(np.uint8)
     got, want = onnx_probabilities(half, images), onnx_probabilities(full, images)
-    # 16-bit weights round each weight by at most 1 part in 2,048: the probabilities move by far less than
-    # what would change an answer here, and not at all where the graph computes (in 32 bits).
+    # A 16-bit float keeps 11 bits of each weight: the probabilities move, but far less than would change an answer.
     assert np.abs(got - want).max() < 2e-3 and (got.argmax(1) == want.argmax(1)).all()
     assert np.abs(got - want).max() > 0  # the weights really were rounded
