@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from inkdigit.charsets import CHARSETS, get_charset
 from inkdigit.data.fetch import default_data_dir
-from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILIES, FAMILY_LISTS, TRAINING_FAMILIES, TRAINING_FAMILIES_57
+from inkdigit.data.fonts import BENCHMARK_FAMILIES, FAMILIES, FAMILY_LISTS, TRAINING_FAMILIES_57
 from inkdigit.data.handwriting import FontChars
 from inkdigit.errors import TrainError
 from inkdigit.training import chardata
@@ -64,7 +64,7 @@ def test_each_side_of_a_font_run_draws_its_own_fonts_and_never_the_held_out_desi
     assert len(x_tr) == 26 * 5 and sorted(set(y_tr.tolist())) == list(range(26))
     assert len(x_va) == 26 * chardata.VAL_PER_LABEL and len(x_te) == 26 * chardata.TEST_PER_LABEL
     # validation fonts are training families never trained on; the test fonts are the benchmark families
-    assert set(train) | set(val) == set(TRAINING_FAMILIES) and not set(train) & set(val)
+    assert set(train) | set(val) == set(FAMILY_LISTS[cfg.font_families]) and not set(train) & set(val)
     assert len(val) == cfg.val_fonts and sorted(test) == sorted(BENCHMARK_FAMILIES)
     assert not set(test) & (set(train) | set(val))
     drawn = set(train) | set(val) | set(test)
@@ -97,7 +97,24 @@ def test_math_trains_on_the_57_families_it_shipped_on_while_letters_and_alnum_ta
     for charset in ("letters", "alnum"):  # today's 104: 96 training and 8 validation fonts
         families, train, val, test = sides[charset]
         assert families == "training" and (len(train), len(val)) == (96, 8)
-        assert set(train) | set(val) == set(TRAINING_FAMILIES) and sorted(test) == sorted(BENCHMARK_FAMILIES)
+        assert set(train) | set(val) == set(FAMILY_LISTS["training"]) and sorted(test) == sorted(BENCHMARK_FAMILIES)
+
+
+def test_the_wide_list_trains_on_more_hands_and_validates_on_the_same_fonts(fake_draw, tmp_path):
+    from inkdigit.data.fonts import TRAIN_ONLY_FAMILIES
+
+    sides = {}
+    for families in ("training", "training-wide"):
+        cfg = TrainConfig(model="resnet-small", charset="letters", font_families=families, font_chars=2).resolved()
+        fake_draw.calls.clear()
+        shutil.rmtree(tmp_path / "glyphs", ignore_errors=True)  # draw each side again, not from the cache
+        chardata.font_run_data(cfg, log=lambda m: None)
+        (train, *_), (val, *_), (test, *_) = [call[1:] for call in fake_draw.calls]
+        sides[families] = train, val, test
+    (train, val, test), (wide_train, wide_val, wide_test) = sides["training"], sides["training-wide"]
+    assert wide_val == val and wide_test == test  # the same unseen hands measure both
+    assert sorted(wide_train) == sorted(train + list(TRAIN_ONLY_FAMILIES)) and len(wide_train) > 2 * len(train)
+    assert not set(TRAIN_ONLY_FAMILIES) & set(wide_val)
 
 
 def test_a_run_saved_before_font_families_existed_keeps_the_training_list(fake_draw, monkeypatch, tmp_path):

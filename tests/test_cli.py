@@ -44,6 +44,13 @@ def test_help_shows_defaults():
     assert "--batch-size" in out and "--dry-run" in out and "(default: 0)" in out
 
 
+def test_an_unknown_font_family_list_is_one_line(tmp_path):
+    line = one_line_error(run("train", "--charset", "letters", "--font-families", "everything",
+                              "--out", str(tmp_path / "r")))
+    assert "unknown font family list 'everything'" in line and "training-57" in line
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_missing_data_says_fetch(tmp_path):
     line = one_line_error(run("train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")))

@@ -26,6 +26,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                         "digits (default: %(default)s)")
     t.add_argument("--font-chars", type=int, default=None,
                    help=f"glyphs drawn per label from the training fonts, in a charset or fonts run {recipe}")
+    t.add_argument("--font-families", default=None, metavar="LIST",
+                   help="which pinned family list a charset or fonts run trains and validates on: training, "
+                        f"training-57 or training-wide (train-only families on top; same validation fonts) {recipe}")
     t.add_argument("--val-fonts", type=int, default=8,
                    help="training font families held out for validation in a charset or fonts run "
                         "(default: %(default)s)")
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, charset=args.charset, font_chars=args.font_chars,
-        val_fonts=args.val_fonts, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        font_families=args.font_families, val_fonts=args.val_fonts, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment,
         augment_strength=args.augment_strength, pen_lifts=args.pen_lifts, clean_epochs=args.clean_epochs, ema=args.ema,
