@@ -100,23 +100,6 @@ def test_math_trains_on_the_57_families_it_shipped_on_while_letters_and_alnum_ta
         assert set(train) | set(val) == set(FAMILY_LISTS["training"]) and sorted(test) == sorted(BENCHMARK_FAMILIES)
 
 
-def test_the_wide_list_trains_on_more_hands_and_validates_on_the_same_fonts(fake_draw, tmp_path):
-    from inkdigit.data.fonts import TRAIN_ONLY_FAMILIES
-
-    sides = {}
-    for families in ("training", "training-wide"):
-        cfg = TrainConfig(model="resnet-small", charset="letters", font_families=families, font_chars=2).resolved()
-        fake_draw.calls.clear()
-        shutil.rmtree(tmp_path / "glyphs", ignore_errors=True)  # draw each side again, not from the cache
-        chardata.font_run_data(cfg, log=lambda m: None)
-        (train, *_), (val, *_), (test, *_) = [call[1:] for call in fake_draw.calls]
-        sides[families] = train, val, test
-    (train, val, test), (wide_train, wide_val, wide_test) = sides["training"], sides["training-wide"]
-    assert wide_val == val and wide_test == test  # the same unseen hands measure both
-    assert sorted(wide_train) == sorted(train + list(TRAIN_ONLY_FAMILIES)) and len(wide_train) > 2 * len(train)
-    assert not set(TRAIN_ONLY_FAMILIES) & set(wide_val)
-
-
 def test_a_run_saved_before_font_families_existed_keeps_the_training_list(fake_draw, monkeypatch, tmp_path):
     from inkdigit.training.runs import saved_settings
 

@@ -27,8 +27,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--font-chars", type=int, default=None,
                    help=f"glyphs drawn per label from the training fonts, in a charset or fonts run {recipe}")
     t.add_argument("--font-families", default=None, metavar="LIST",
-                   help="which pinned family list a charset or fonts run trains and validates on: training, "
-                        f"training-57 or training-wide (train-only families on top; same validation fonts) {recipe}")
+                   help="the pinned family list (data/fonts.py FAMILY_LISTS: training, training-57) a charset or "
+                        f"fonts run trains and validates on {recipe}")
     t.add_argument("--val-fonts", type=int, default=8,
                    help="training font families held out for validation in a charset or fonts run "
                         "(default: %(default)s)")

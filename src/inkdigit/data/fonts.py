@@ -175,134 +175,8 @@ FAMILIES: dict[str, FontFamily] = {f.name: f for f in (
     FontFamily("zeyada", "5.3.0", "91d3613bd2d6ca6d14bfba2a7c3918ee4ced380d570d1b29a6ebfbcf56e7a6ff"),
 )}
 
-# Pinned on 2026-12-08 to give the character sets more hands (Google Fonts' handwriting category as fontsource
-# publishes it, less the Debian designs kept for evaluation, the benchmark families' own variants, and fonts
-# that are not a hand or draw lower case as capitals). They only ever train: `handwriting.font_sides` never draws
-# them for validation, so adding them leaves the validation fonts of every list, and the numbers measured on
-# them, as they were.
-_TRAIN_ONLY = (
-    FontFamily("arizonia", "5.3.0", "ee3f57a618c6ece15c7cad0331d5edd7e8929b17ab5aae3ef1e3089b6290e5ce"),
-    FontFamily("babylonica", "5.3.0", "9aa6908ad6df38a9ec316d9b722c990d1cf1cbaaefe9bc05dd6a8671f36e1208"),
-    FontFamily("ballet", "5.3.0", "611932a5e94adaef0447a603e7c6394e72dbcd3907a9025628a9d23344fd70ef"),
-    FontFamily("bilbo", "5.3.0", "091c1190b2434a8bfa7e02e8db672f9e42f86fe8e115a68f3d81da84d21622c4"),
-    FontFamily("birthstone-bounce", "5.3.0", "89eda315831d856fc5058935f24f3c1095565f9d7827172f2b64871e3265e341"),
-    FontFamily("bonheur-royale", "5.3.0", "ba37df7e5cd7ee8a7a3630b29742d19e09954639e8663d236922c54b1cf9bea6"),
-    FontFamily("borel", "5.3.0", "8cd035d3cd69b2cc1a16aa3fce6e3126c71f87dba0a125999015278baa6ce261"),
-    FontFamily("butterfly-kids", "5.3.0", "ff915fe6e4256690e5cc36d99b543f541c48aab249bab54f8fdaf7217b047c39"),
-    FontFamily("caramel", "5.3.0", "ab707d7c3141cef60873e4fbd4ab3fefd69d65b551c9a142d9ade194bec12ff4"),
-    FontFamily("carattere", "5.2.8", "c63bc8379d48ed6794f9672ae800164948dcfa15813940f11f1efeab9118ba1e"),
-    FontFamily("charm", "5.2.7", "9438d1a10ea9f3c2d793a35e36c6440179a9829aaf67140f4a68acfde75f668a"),
-    FontFamily("charmonman", "5.2.7", "611329e004f4a7d865d2aa6ffea95f7c59018036d04283aa2ea98597411d42df"),
-    FontFamily("clicker-script", "5.3.0", "d93e1e02686bd88bfaf47bf1132fef43493894fe7a619c3739ec8fb2a24a77c2"),
-    FontFamily("comforter-brush", "5.3.0", "256f02eed21673cc296f5080950777847ab8291767dd5c10ac0bb29ee7536c72"),
-    FontFamily("comforter", "5.2.8", "6059a99f9621a4aa82fa4b59bcd3861c3afb926caf8075407a969cf904ea9b39"),
-    FontFamily("condiment", "4.5.1", "0d0b290ff053939fe1b42c74ad1eb2c1dc9eac5791b7d8fdf30565449a51e493"),
-    FontFamily("cute-font", "5.2.8", "1194d192987fa41a00a46c0a18059e3c945f4114f0c29c9f315360950f26278f"),
-    FontFamily("delius-swash-caps", "5.3.0", "15d27c00cce9bb01da5f1e0793535311408dfe8b86219e2eec944e171ef698b9"),
-    FontFamily("dr-sugiyama", "5.3.0", "2bbe46fb6f193882e7d1cd8182420e19554cc46d54de5eae77d23879c98e4f1e"),
-    FontFamily("east-sea-dokdo", "5.3.0", "09d6bb59bd75a077866379e9707d29bdedcca0c155af4b4e3aea8bb1b6a3d129"),
-    FontFamily("edu-au-vic-wa-nt-pre", "5.3.0", "136f26931879dff23a5317387e9fc2a51d468cde912fe00b89fcdfe0128c72d1"),
-    FontFamily("edu-nsw-act-cursive", "5.3.0", "db9cecdf848240faea79a25311c4b752c0f609f3605abdd69a3288d13465ca57"),
-    FontFamily("edu-qld-hand", "5.3.0", "0c81a1ebe844f5a6521ff6bf1210c31085ff91f2b3c2af95805146d605713194"),
-    FontFamily("edu-sa-hand", "5.3.0", "4c930637effb1d39cb3c3113555cb6996b587db9ab920efd4a37befebcfe4dff"),
-    FontFamily("edu-vic-wa-nt-hand", "5.3.0", "bc4547a9aa816a86fc52f2e58e6aec3cc57d1c09ae2dd1bfee360af67e75b486"),
-    FontFamily("engagement", "5.3.0", "4b75015dc70b651ea9358684da60ecba78f338713e176ae5a712cd83643f9f33"),
-    FontFamily("estonia", "5.0.20", "ee95dd72a66bb00e14612711c6ff846b59acaa33374207717bb53338d9d81de8"),
-    FontFamily("euphoria-script", "4.5.10", "1686a4cbd7ca54b5a911fb7c33a38e0456037f4214685f3b1b4fc4f8d9032020"),
-    FontFamily("explora", "5.3.0", "9e293d4098200b12789080936a366c07d3d50bfcf41ad2565ac6920af11a7a4d"),
-    FontFamily("felipa", "5.3.0", "28e0065b28d82a270a14661b8ace6b57595b5564cd7837da22d66fc6666867f0"),
-    FontFamily("fleur-de-leah", "5.2.8", "48f231e71972d6bbe968141dd7282961bf561550a151cba45f731700c2e41bc5"),
-    FontFamily("fuggles", "5.3.0", "189084f0e5849f6eb23f4351f672689cec9561ba4beec9734373655dc61c2e2c"),
-    FontFamily("gluten", "5.3.0", "8a650ec011680a9710ba5b288f832d50da1fa3d1910f16a34cb9fecc54568164"),
-    FontFamily("grechen-fuemen", "5.3.0", "9b3949c0903d70a9ab568de0465df07a9bc2676cc8f0c8626dcae0a1f23e053e"),
-    FontFamily("gwendolyn", "5.3.0", "dbd354490cbd2d4e8bf9db76cf0f3a9a8da30225aac4aa29d10233ecaa1ba38c"),
-    FontFamily("hachi-maru-pop", "5.3.0", "2d7996002498478f470f2fe68a5da60dbc00288ab485b6984d67fab7db1a43c1"),
-    FontFamily("hurricane", "5.3.0", "4963c0fbac892320e205fefd43df94af6cdf9ff8f40bc22fb61c917abe9c807e"),
-    FontFamily("imperial-script", "5.2.8", "2c3e1a785432e55a2768544130de18ede15c023628ad53c4886da4ea3b5925dc"),
-    FontFamily("inspiration", "5.2.7", "f8735c43c8dd3642463abd15853d515a5172a3bd453a78242c9e041228d66c62"),
-    FontFamily("island-moments", "5.2.8", "0f4601032944d61acda3a17a975755064c47cde0c48e5aeaadc65ac0bd215661"),
-    FontFamily("kavivanar", "5.3.0", "c3717d01704c1bab2c9c3f94fbd38a38fa9cdf0e91441cca637076914a672b69"),
-    FontFamily("kings", "5.3.0", "e8ba70d0c5400306b677954dbb38a3510a7d694cddda735894a6fc1e161fc7f4"),
-    FontFamily("kirang-haerang", "5.0.7", "4feace1792ef88499c1ce9c8e446d9451c7f5f9ef01e1c0cadb8a736e13bcfe6"),
-    FontFamily("kolker-brush", "5.3.0", "25653f6a7f08505c4ae7b2cd5aa9d285d0d4743890237bbc6857fdcda58817f5"),
-    FontFamily("lakki-reddy", "5.3.0", "f3b2483a808775b08711f7fb1a95978f2466d447beeb193df98d546670076607"),
-    FontFamily("liu-jian-mao-cao", "5.3.0", "cab561530949aaacec3f941e88d05386818c24b5a54ea50d2c5a50e0fefec0ae"),
-    FontFamily("long-cang", "5.3.0", "2392465c01aa8beaf5495ad22a8c006115e48a21f3a10ec774aaee7aef51522b"),
-    FontFamily("love-light", "5.3.0", "8cae7df495e497887670446debbde93fd284e586c9ae2910e6350dd97410bd53"),
-    FontFamily("lovers-quarrel", "5.3.0", "63f1bb534ec9dc135b1d588ed085f69cbd10c7b5065e5f4ed5f876710d6b5580"),
-    FontFamily("luxurious-script", "5.3.0", "ba670bebbba851c6773a66093b6a1d305b148294f3e0e389aa4da7be121918e7"),
-    FontFamily("ma-shan-zheng", "5.3.1", "f5e60482dc492b881e794ecf2090ee376be1623cb62ea60ddea010a59aa21620"),
-    FontFamily("mea-culpa", "5.3.0", "56bf13857aaa1cb1a4a47b908fe5f5f908336ec40dc7f7065737f524b8ba7047"),
-    FontFamily("meddon", "5.3.0", "35b904a8c21beacc2bb488d7357741fe886aadc5f2402889efecc4bab506008c"),
-    FontFamily("meie-script", "5.3.0", "f1a5c68215284374ef68914afae05682a74e13929365dad14f4aca7bde2a0ad0"),
-    FontFamily("miss-fajardose", "5.3.0", "f1b2364443a0bfc755c2eca0344701b71deb9bce7ae83592b270ac1cd6601597"),
-    FontFamily("moon-dance", "5.0.5", "f4a4310294d88eed06f8408fb2de8ae718eb70f0678d136c67529ee40d705a9a"),
-    FontFamily("mountains-of-christmas", "5.3.0", "5cccc53a68f579e68fc2a36ba704710231b27f2825ca5b73d009b6f1156518be"),
-    FontFamily("mr-bedfort", "5.3.0", "f003b7d70e52af2b5fc6ced366d6a0723c53367db968c0430ab9afc3ce13a186"),
-    FontFamily("mr-dafoe", "5.3.0", "62dc3f44e4c9b9aab0cfce27dff0058fa82ce5b4aa6e6785d0a2e57f9a2e965c"),
-    FontFamily("mrs-saint-delafield", "5.3.0", "c31ced6a5b4d87f109074a47c95ebb922beafbd8aadd494e60bfb0da9c4382e3"),
-    FontFamily("my-soul", "5.1.0", "d70b957414ded60534f135eacc696e5ec75b0a0e73ac693fb13f6ed3befef64f"),
-    FontFamily("niconne", "5.3.0", "9fa683f5b31b74a5b2f872ee046cf32e8adfada546e8c06ad0c95567e0f3bbb5"),
-    FontFamily("norican", "5.3.0", "5d3c9cf8f61ccfd658893e274b72f07e12d223fa4c5dd95bc687c486d1dda186"),
-    FontFamily("passions-conflict", "5.2.8", "cb8364ac89753769b2cec292df6a1ca3fd1194e2e02db7a5b9fa41a291c73f73"),
-    FontFamily("playball", "5.3.0", "6e5c2bfa85876de66ca3f446ddd57938a6701a6d6905da33e09d031fa29cd8d6"),
-    FontFamily("playwrite-ar", "5.3.0", "e79f978cccd313544e7c9e6456bf796d1fd678bf21c8e12e91530292b16bef7f"),
-    FontFamily("playwrite-au-qld", "5.3.0", "81d2c6f78783eaa629af3c6c65d375cffb722e17e2963d1714f924b07a7213e4"),
-    FontFamily("playwrite-au-vic", "5.3.0", "eeafce890d1c812764a69e29acfc53b3c6e056a3c285095c608a0c4035843828"),
-    FontFamily("playwrite-be-wal", "5.3.0", "a8571777ad961a17bfd8ea18e9094e76f54ca42324f5b36f52228581c52222b1"),
-    FontFamily("playwrite-ca", "5.3.0", "897c5dd4516de32bb3c325079df41c30bf1935fc40c7905e0976001233d0ab67"),
-    FontFamily("playwrite-cl", "5.3.0", "3d1be127916b71d8982edf71f9d512e81f93907d48af94c1b902469c13db500a"),
-    FontFamily("playwrite-co", "5.3.0", "ca05647f219cd77141714e3b3f195ee934c89d1be5feb70b42816adbb63517e9"),
-    FontFamily("playwrite-cu", "5.3.0", "fe04971b5117a59fed8d1af1fec5bd3f387a68aef242f7d89374930842b1fe35"),
-    FontFamily("playwrite-de-sas", "5.2.7", "539f94d4a05f72453d80be41b4ee2ecc3ce38d6b6b793c972414380d8dbe4c2d"),
-    FontFamily("playwrite-dk-uloopet", "5.3.0", "db5b1456a1d155f7c12e1c9db8d06b6032a4c8f0578b6a43946660cbb20f6046"),
-    FontFamily("playwrite-es-deco", "5.3.0", "6f7f88027efbf60b5f9768616962b29b5b82dc6ee67796e7dd707c5950b388ae"),
-    FontFamily("playwrite-fr-trad", "5.3.0", "adc3f44033860c19c23661a7d669b31b81ba836ba317ceb39eb74d1d919b92ad"),
-    FontFamily("playwrite-hr", "5.3.0", "70ad35bbd59c3730438615da21916e4225a1764f28f8755aa9b09d417c32a0c8"),
-    FontFamily("playwrite-hr-lijeva", "5.3.0", "2c83537a10e599f1a086d1f7bf07acc12b9611e436f935a0fad5be0a5f54673e"),
-    FontFamily("playwrite-hu", "5.3.0", "8185ca1b317afb4ef1c36731f8e8ce1a563e9d8a7ee8ca9a7ee112902282004f"),
-    FontFamily("playwrite-in", "5.3.0", "8b326d955596c54a7c19d65fa9dcf6b7729adaca7027695933a42cc2c128ef55"),
-    FontFamily("playwrite-is", "5.3.0", "01e19cd441a73936a14210b5488c0050058eefe54135abef11366b30f352d8d6"),
-    FontFamily("playwrite-it-trad", "5.3.0", "48eda15a43ceeec3f465014c9241a9f377129831159fa25acada492ecdf96711"),
-    FontFamily("playwrite-ng-modern", "5.3.0", "534a3ac44b16ca533ecc187d722d2df729953af1c1b6d0004acbe6122f638882"),
-    FontFamily("playwrite-nl", "5.3.0", "8a4510dab5571fed635e852bc776a6f3e8b9398b0bfabb2903600e95733bc580"),
-    FontFamily("playwrite-no", "5.3.0", "17af90ebfc46c222de4592b40365003933f58da511792c756d5452c59617c219"),
-    FontFamily("playwrite-pe", "5.3.0", "e49edd1fad84f19fa0da81f5d3747804a464600371eddd4462fd4e7c37ed4017"),
-    FontFamily("playwrite-pt", "5.3.0", "c7a5ec887965cd332a1935577dc70dfc9602f69b8657a7b9fc27e96abd38d85d"),
-    FontFamily("playwrite-ro", "5.3.0", "2e5ca800723e97babf861069cd72d2aff4ca27c3472319b0c26ef27a1430f105"),
-    FontFamily("playwrite-sk", "5.3.0", "24c6505266b00545e33a54d2c0427abda0d0610fd29132596d87b3231d8bc7a2"),
-    FontFamily("playwrite-tz", "5.3.0", "bad396f77399247e15d654b3bc8d72c671ff5f1f85862e67646cfa5911d09ab2"),
-    FontFamily("playwrite-us-modern", "5.3.0", "4c3ff2ebd5ede4f24308ff0e893ff1cd28be7f58f7501de506da5054d9a479ac"),
-    FontFamily("puppies-play", "5.3.0", "c6d84a2928eaa524b3e0878cee361b1eec12ee97d7786cb2345d662cc2bb1e76"),
-    FontFamily("qwigley", "5.2.8", "69822bceb6aac0429bc45bfece9277f1aa126a45c277685805785acf9b349341"),
-    FontFamily("qwitcher-grypen", "5.3.0", "cb127ff50e60aedffd80cd08559f3632573b7f625d4f883c73851217c7536750"),
-    FontFamily("rancho", "5.3.0", "f19330a4aee7eaac41911b9002a0e402feaa84f0318ea422668e11b920ed8fca"),
-    FontFamily("rouge-script", "5.3.0", "1e02523b59a92320e12d82543f5f49ea77a495d1097733d4ed05d68b7cbc56d0"),
-    FontFamily("ruge-boogie", "5.3.0", "e69827ed97952ebbcfbf8a502e1e7174ee0189e1677e61c47031b4fd51e524c1"),
-    FontFamily("ruthie", "5.3.0", "2e0b5eeeab34b8112333908fd7a057c3b66d91052f9af3763644d1e5d0a14f26"),
-    FontFamily("sassy-frass", "5.3.0", "9770b87d36052e7bebc8f8755561f5784ac25152d04ee66e42203bfe0c59ac57"),
-    FontFamily("send-flowers", "5.3.0", "b833886e408be37449dd031993d8d336e7c0652bbf73588229827e012a760e84"),
-    FontFamily("sofia", "5.3.0", "417e0cbd64dece881a5f7d68e89f3e5351568460427454cf538057d58aaa9cbf"),
-    FontFamily("stalemate", "5.3.0", "8a60603f86dd4f31013ac33f91c58a56138da2cada532144435c83ec0596fcff"),
-    FontFamily("the-nautigal", "5.2.7", "923f5632f36a03a36d892ee981b547836e74918c6095a41fc2d629840212d7ae"),
-    FontFamily("updock", "5.3.0", "303b8490cb36100aece969ee14b4e8b686533c29e0b0eb81ecadb54c73abd288"),
-    FontFamily("vibur", "5.3.0", "f13c8b62aa8abf958356887bc6e44d9af48037c38f96b238e66ec1b537b0dd4e"),
-    FontFamily("vujahday-script", "5.3.0", "cb27d115931cdf5def87e4f1c94d6ee76376bbbebd541fd4c4b5b0060bd69fe1"),
-    FontFamily("water-brush", "5.3.0", "703d664244f9324023d18d8d4074ac03a5f0d5f4740f96e09b1e30cc8d1c740d"),
-    FontFamily("waterfall", "5.1.1", "74bdefe2112f1e50dbde7226f45c9380a2f82e40aebec3b8014610a0d7c53ae0"),
-    FontFamily("windsong", "5.3.0", "0f8ae99528b1a9e97d291401b94bb1fd88790132b2249f6daafb5edcd05cd0a5"),
-    FontFamily("yeon-sung", "4.5.10", "c2dd4e60b43ce5d4a306555a6d2223ee56a9278ad4ed74231b0157aedea7febb"),
-    FontFamily("yesteryear", "5.3.0", "3ba41e1144f8f0123f4eace448d4dfb9c39a7d4f2acf0241c40181130848e916"),
-    FontFamily("yuji-boku", "5.3.0", "724a3ff7393c04f88bda91d0f680444b28523fae558a8bed6478f573d8ebf94a"),
-    FontFamily("zhi-mang-xing", "5.3.0", "e003a2de2a5db5adab3a36a2ee041f034ba611edf29d57aa706aa86dc17e9c76"),
-)
-FAMILIES.update({f.name: f for f in _TRAIN_ONLY})
-TRAIN_ONLY_FAMILIES: tuple[str, ...] = tuple(f.name for f in _TRAIN_ONLY)
-
-# Training and validation draw only from these: the benchmark families stay unseen, so their numbers measure new
-# hands. The 104 of before 2026-12-08; the train-only families come on top in "training-wide".
-TRAINING_FAMILIES: tuple[str, ...] = tuple(name for name in FAMILIES
-                                           if name not in BENCHMARK_FAMILIES and name not in TRAIN_ONLY_FAMILIES)
+# Training draws only from these: the benchmark families stay unseen, so their numbers measure new hands.
+TRAINING_FAMILIES: tuple[str, ...] = tuple(name for name in FAMILIES if name not in BENCHMARK_FAMILIES)
 
 # TRAINING_FAMILIES as it was before 47 families were added on 2026-12-07 (commit 7ed500b): the 57 the shipped
 # math model was trained and validated on (49 training + 8 validation fonts). Frozen, so that its recipe keeps
@@ -321,12 +195,10 @@ TRAINING_FAMILIES_57: tuple[str, ...] = (
 )
 
 # The family lists a training recipe can name (its `font_families` setting, kept in the run's settings and the
-# exported model's metadata). A list's validation fonts are drawn from its families that are not train-only, so
-# "training" and "training-wide" validate on the same 8 fonts.
+# exported model's metadata): "training" grows as families are pinned; the others never change.
 FAMILY_LISTS: dict[str, tuple[str, ...]] = {
     "training": TRAINING_FAMILIES,
     "training-57": TRAINING_FAMILIES_57,
-    "training-wide": TRAINING_FAMILIES + TRAIN_ONLY_FAMILIES,
 }
 
 

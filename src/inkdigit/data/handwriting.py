@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inkdigit.charsets import Charset, get_charset
-from inkdigit.data.fonts import FAMILY_LISTS, TRAIN_ONLY_FAMILIES
+from inkdigit.data.fonts import FAMILY_LISTS
 from inkdigit.errors import MissingDataError, NoInkError
 
 STROKES = ("thin", "normal", "thick")
@@ -269,12 +269,8 @@ def _draw_label(paths: Mapping[str, str], drawable: Sequence[tuple[str, str]], k
 def font_sides(validation: int, families: str = "training") -> tuple[list[str], list[str]]:
     """(training, validation) families of the pinned list `families` (`fonts.FAMILY_LISTS`), `validation` of
     them held out by `split_families` with `SPLIT_SEED`: the split every character-set run, the
-    whole-character verifier and the benchmarks' validation fonts share. The list's train-only families
-    (`fonts.TRAIN_ONLY_FAMILIES`) are never held out: they join the training side after the split."""
-    listed = FAMILY_LISTS[families]
-    training, held_out = split_families([f for f in listed if f not in TRAIN_ONLY_FAMILIES], validation,
-                                        seed=SPLIT_SEED)
-    return training + [f for f in listed if f in TRAIN_ONLY_FAMILIES], held_out
+    whole-character verifier and the benchmarks' validation fonts share."""
+    return split_families(FAMILY_LISTS[families], validation, seed=SPLIT_SEED)
 
 
 def split_families(families: Sequence[str], validation: int, seed: int) -> tuple[list[str], list[str]]:
