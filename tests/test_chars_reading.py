@@ -277,10 +277,12 @@ def test_a_bar_cut_out_of_a_plus_is_judged_by_the_verifier() -> None:
     assert best_paths(2, arcs, probs, skips, 1, whole=whole, rules=rules)[0].labels == (plus,)
 
 
-@pytest.mark.parametrize("point", [[52, 88, 60, 96], [72, 90, 80, 98]], ids=["under-a-flourish", "beside"])
+@pytest.mark.parametrize("point", [[52, 88, 60, 96], [72, 90, 80, 98], [72, 94, 80, 102]],
+                         ids=["under-a-flourish", "beside", "a-little-below-the-foot"])
 def test_a_point_level_with_the_digit_before_it_is_not_part_of_it(point: list[int]) -> None:
-    # "8." with the point under the 8's flourish (inside its box) or just beside it, overlapping its box. In the
-    # 28x28 form the point all but vanishes, so the recogniser reads the two as a sure "8" as well as the 8 alone.
+    # "8." with the point under the 8's flourish (inside its box), just beside it, or beside it with its bottom a
+    # little under the 8's foot ("level": its middle within the 8's top and bottom). In the 28x28 form the point
+    # all but vanishes, so the recogniser reads the two as a sure "8" as well as the 8 alone.
     labels = get_charset("math").labels
     eight, dot = labels.index("8"), labels.index(".")
     boxes = np.array([[0, 0, 76, 100], point])

@@ -103,8 +103,8 @@ LEVELS: dict[str, tuple[float, float]] = {".": (0.6, 1.3), "+": (0.2, 0.85), "\u
 # Dropping a mark costs at least this where symbols of any size are read: a dot is more likely a decimal point.
 DOT_SKIP_BASE = 1.0
 # Where symbols of any size are read, reading a small mark of its own (longer side under SPECK_SIZE line heights)
-# together with a mark it is level with (within that mark's top and bottom) costs LEVEL_PRICE: in the 28x28 form
-# a decimal point beside a "4", or under an 8's flourish, all but vanishes, so neither model sees it; a
+# together with a mark it is level with (its middle within that mark's top and bottom) costs LEVEL_PRICE: in the
+# 28x28 form a decimal point beside a "4", or under an 8's flourish, all but vanishes, so neither model sees it; a
 # character's own small marks (the dots of "÷", of an i) lie over or under its other strokes, not level with them.
 LEVEL_PRICE = 1.0
 
@@ -316,7 +316,7 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
     many marks, left to right, stand beside the marks before them: they barely overlap them horizontally but do
     vertically (the dots of a "÷" lie over its bar, the dot of an i above its stem); and (`small_marks`: where
     symbols are read) how many small marks (longer side under SPECK_SIZE line heights) are level with another
-    mark: within its top and bottom."""
+    mark: their middle within its top and bottom (a point may dip below a digit's foot)."""
     if len(set(owners)) < 2:
         return 0, 0, 0
     count = apart = 0
@@ -334,7 +334,7 @@ def _side_by_side(part: np.ndarray, owners: list[int], line: float, ones: bool =
                   and m[2] - m[0] <= ONE_NARROW * h for m, h, other in ((a, ha, hb), (b, hb, ha)))
         count += tall or one
     level_with = sum(max(m[2] - m[0], m[3] - m[1]) < SPECK_SIZE * line
-                     and any(b is not m and b[1] <= m[1] and m[3] <= b[3] for b in ordered)
+                     and any(b is not m and b[1] <= (m[1] + m[3]) / 2 <= b[3] for b in ordered)
                      for m in ordered) if small_marks else 0
     return count, apart, level_with
 
