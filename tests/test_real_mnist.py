@@ -105,6 +105,9 @@ def test_export_ensemble_of_two_runs(paper_run, tmp_path):
     assert (p.predict_arrays(x).argmax(1) == raw.predict_arrays(x).argmax(1)).all()
     with pytest.raises(ExportError, match=".onnx"):
         export_runs([run], tmp_path / "x.bin")
+    with pytest.raises(ExportError, match="the net has 10 outputs but 3 labels"):
+        export_runs([run], tmp_path / "abc.onnx", labels=list("ABC"))
+    assert not (tmp_path / "abc.onnx").exists()
 
 
 def test_bundled_default_model_accuracy_and_metadata(mnist_test):

@@ -348,17 +348,20 @@ def export_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, na
         from inkdigit.data import load
 
         test_images, test_labels = load(first.get("dataset", "mnist"), "test", data_dir)
-    probs = predict_logits(module, to_tensor(test_images, torch.device("cpu"))).numpy()  # probabilities here
-    if probs.shape[1] != len(labels):
-        raise ExportError(f"the net has {probs.shape[1]} outputs but {len(labels)} labels")
+    cpu = torch.device("cpu")
+    outputs = predict_logits(module, to_tensor(test_images[:1], cpu)).shape[1]
+    if outputs != len(labels):
+        raise ExportError(f"the net has {outputs} outputs but {len(labels)} labels")
     if check:
         meta["parity_max_abs_diff"] = parity_check(module, onnx_bytes, test_images[:1000])
-    if half:
+    if half:  # the test accuracy is the written graph's
         written = store_half(onnx_bytes)
-        halved = onnx_probabilities(written, test_images)
+        probs = onnx_probabilities(written, test_images)
         meta["weights_dtype"] = "float16"
-        meta["half_max_abs_diff"] = float(np.abs(halved - onnx_probabilities(onnx_bytes, test_images)).max())
-        probs, onnx_bytes = halved, written
+        meta["half_max_abs_diff"] = float(np.abs(probs - onnx_probabilities(onnx_bytes, test_images)).max())
+        onnx_bytes = written
+    else:
+        probs = predict_logits(module, to_tensor(test_images, cpu)).numpy()  # probabilities here
     meta["test_accuracy"] = round(float((probs.argmax(1) == test_labels).mean()), 6)
     write_atomic(out, attach_metadata(onnx_bytes, meta))
     return out
