@@ -75,6 +75,11 @@ PATH_TEMPERATURE = 0.2
 ONE_TALL = 0.35
 ONE_NARROW = 0.35
 ONE_SHORTER = 0.75
+# A digit stands on the line's baseline: a candidate whose foot is more than FLOAT_FROM line heights above it (the
+# left half of a 4 written in two strokes, a 7's crossbar, a 5's lifted bar) pays FLOAT_SLOPE per line height
+# beyond that. Symbols and letters (descenders, points, operators) are placed by LEVELS instead.
+FLOAT_FROM = 0.1
+FLOAT_SLOPE = 4.0
 # How much a verifier's log-probability that a candidate is one whole character counts, next to the
 # recogniser's log-probability of its label.
 WHOLE_WEIGHT = 0.5
@@ -120,6 +125,7 @@ class LineRules:
     width: float = 1.0  # scales MAX_WIDTH and WIDE_FROM
     height: float = 1.0  # scales SHORT_FROM and PARTIAL_SHORT_FROM
     dots: bool = False  # small marks are characters' parts (the dots of i, j, ÷, a decimal point), not specks
+    grounded: bool = True  # every character stands on the baseline (digits; see FLOAT_FROM)
 
     def sized(self, label: int) -> bool:
         """Whether `label` may be read from ink of any size."""
@@ -148,7 +154,7 @@ def line_rules(labels: Sequence[str], kinds: Collection[str] | None = None) -> L
     return LineRules(ones=DIGIT in used and "1" in labels, apart=APART_PRICE, any_size=sized if any(sized) else (),
                      levels=levels if any(levels) else (), width=LETTER_WIDTH if LETTER in used else 1.0,
                      height=LETTER_HEIGHT if LETTER in used else 1.0,
-                     dots=True)
+                     dots=True, grounded=False)
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,8 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
         owner[right] = owner[left]
     priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
     max_width, wide_from, tiny_ok = MAX_WIDTH * rules.width, WIDE_FROM * rules.width, any(rules.any_size)
-    band = _Band(np.array(_whole_marks(boxes, owner), np.int64).reshape(-1, 4), line) if rules.levels else None
+    band = _Band(np.array(_whole_marks(boxes, owner), np.int64).reshape(-1, 4), line) \
+        if rules.levels or rules.grounded else None
     arcs = []
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
@@ -230,7 +237,9 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
                 prior -= rules.apart * apart
             if level_with:
                 prior -= LEVEL_PRICE * level_with
-            level = band.level((x0, y0, x1, y1)) if band is not None else 0.5
+            if rules.grounded and band is not None:
+                prior -= FLOAT_SLOPE * max(0.0, band.above_baseline((x0, y0, x1, y1)) / line - FLOAT_FROM)
+            level = band.level((x0, y0, x1, y1)) if rules.levels and band is not None else 0.5
             arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level,
                             bool(split)))
     return arcs
@@ -354,6 +363,11 @@ class _Band:
         x = (tall[:, 0] + tall[:, 2]) / 2.0
         self.top = _theil_sen(x, tall[:, 1].astype(np.float64))
         self.bottom = _theil_sen(x, tall[:, 3].astype(np.float64))
+
+    def above_baseline(self, box: tuple[int, int, int, int]) -> float:
+        """How far (in pixels) the box's foot is above the baseline, at its middle (negative: below it)."""
+        x = (box[0] + box[2]) / 2
+        return self.bottom[0] * x + self.bottom[1] - box[3]
 
     def level(self, box: tuple[int, int, int, int]) -> float:
         """Where the box's middle is: 0 at the line's top, 1 on its baseline."""
