@@ -20,6 +20,7 @@ from inkdigit.inference import NumberPrediction, Predictor
 from inkdigit.mathexpr import ArithmeticSyntax
 from inkdigit.vision.lattice import Arc, best_paths, build_arcs, line_rules, skip_costs
 from inkdigit.vision.segment import MAX_MARKS, read_number
+from test_preprocess import flood_fill_components  # sibling test module: the tests' folder is on sys.path
 
 
 @pytest.fixture(scope="module")
@@ -111,32 +112,13 @@ def split_four(four: np.ndarray, gap: int = 3) -> np.ndarray | None:
     for x in range(8, 22):
         cut = four.copy()
         cut[:, x : x + gap] = 0
-        marks = components(cut > 60)
+        marks = [np.array(sorted(m)) for m in flood_fill_components(cut > 60)]  # (row, column) pairs
         if len(marks) == 2:
-            left, right = sorted(marks, key=lambda m: m[1].mean())
-            if min(len(left[0]), len(right[0])) >= 0.12 * (len(left[0]) + len(right[0])) \
-                    and right[0].max() >= left[0].max() + 3:
+            left, right = sorted(marks, key=lambda m: m[:, 1].mean())
+            if min(len(left), len(right)) >= 0.12 * (len(left) + len(right)) \
+                    and right[:, 0].max() >= left[:, 0].max() + 3:
                 return cut
     return None
-
-
-def components(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(rows, columns) of each 8-connected component of a small mask."""
-    seen, found = np.zeros(mask.shape, bool), []
-    for start in zip(*np.nonzero(mask), strict=True):
-        if seen[start]:
-            continue
-        seen[start], stack, pixels = True, [start], []
-        while stack:
-            y, x = stack.pop()
-            pixels.append((y, x))
-            for ny in range(max(0, y - 1), min(mask.shape[0], y + 2)):
-                for nx in range(max(0, x - 1), min(mask.shape[1], x + 2)):
-                    if mask[ny, nx] and not seen[ny, nx]:
-                        seen[ny, nx] = True
-                        stack.append((ny, nx))
-        found.append((np.array([p[0] for p in pixels]), np.array([p[1] for p in pixels])))
-    return found
 
 
 def test_a_four_in_two_strokes_is_one_digit_not_two_ones(sure, predictor):
