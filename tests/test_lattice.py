@@ -18,7 +18,6 @@ from inkdigit.charsets import MINUS, get_charset
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.inference import NumberPrediction, Predictor
 from inkdigit.mathexpr import ArithmeticSyntax
-from inkdigit.vision import lattice
 from inkdigit.vision.lattice import Arc, best_paths, build_arcs, line_rules, skip_costs
 from inkdigit.vision.segment import MAX_MARKS, read_number
 from test_preprocess import flood_fill_components  # sibling test module: the tests' folder is on sys.path
@@ -322,23 +321,6 @@ def test_a_speck_is_dropped_and_never_a_digit_unless_sure():
     probs = np.stack([one_hot(4) if a.start == 0 else one_hot(2) for a in arcs])
     paths = best_paths(3, arcs, probs, skip_costs(boxes, 100.0), 3)
     assert paths[0].labels == (4, 2) and (1, None) in paths[0].steps
-
-
-def test_a_digit_broken_into_fragments_is_a_mark_of_its_size_not_three_specks():
-    # A faint "1" that scanned as three pieces one above the other, each under a speck's size, between a 7 and a
-    # 4; the verifier doubts the broken 1 is a whole digit. Dropping the pieces costs what dropping a 1 does.
-    boxes = np.array([[0, 0, 60, 100], [90, 0, 100, 25], [92, 35, 102, 60], [94, 68, 104, 92], [130, 0, 190, 100]])
-    costs = skip_costs(boxes, 100.0)
-    assert (costs[1:4] == skip_costs(np.array([[90, 0, 104, 92]]), 100.0)[0]).all() and costs[1] > 10
-    speck = np.array([[0, 0, 60, 100], [90, 80, 96, 86], [130, 0, 190, 100]])
-    assert skip_costs(speck, 100.0)[1] == lattice.SKIP_BASE  # a speck alone stays cheap to drop
-    arcs = build_arcs(boxes, 100.0, [])
-    probs = np.stack([one_hot({(0, 1): 7, (1, 4): 1, (4, 5): 4}.get((a.start, a.end), 8), 0.99) for a in arcs])
-    whole = np.array([0.02 if (a.start, a.end) == (1, 4) else 0.99 for a in arcs])
-    read = best_paths(5, arcs, probs, costs, 1, whole=whole)[0]
-    assert read.labels == (7, 1, 4)
-    # Where small marks are characters' own dots (the dots of "÷", of an i), they keep their own sizes.
-    assert (skip_costs(boxes, 100.0, line_rules(get_charset("math").labels))[1:4] < 2).all()
 
 
 def test_n_best_texts_are_distinct_and_ordered():

@@ -54,7 +54,6 @@ SMALL_MIN_PROBABILITY = 0.5
 SKIP_BASE = 0.5
 SPECK_SIZE = 0.3
 SKIP_SLOPE = 40.0
-FRAGMENT_SIZE = 0.3
 # Cutting through ink costs CUT_SLOPE per stroke crossed beyond the first (touching digits meet in one
 # stroke; a cut through a loop crosses two).
 CUT_SLOPE = 1.0
@@ -247,31 +246,9 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
 
 
 def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -> np.ndarray:
-    """The price of dropping each atom as a speck (float [n]): by the size of the mark it is part of. Where dots
-    are no characters' parts (`rules.dots`: digits), small atoms one above the other (a faint digit broken into
-    fragments) are one mark of their joint size."""
-    joint = boxes if rules.dots else _fragment_boxes(boxes, line)
-    size = np.maximum(joint[:, 2] - joint[:, 0], joint[:, 3] - joint[:, 1]) / line
+    """The price of dropping each atom as a speck (float [n])."""
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / line
     return (DOT_SKIP_BASE if rules.any_size else SKIP_BASE) + SKIP_SLOPE * np.maximum(0.0, size - SPECK_SIZE)
-
-
-def _fragment_boxes(boxes: np.ndarray, line: float) -> np.ndarray:
-    """Each atom's box, or for a small atom (longer side under SPECK_SIZE line heights) the joint box of the run of
-    small atoms, left to right, that each overlap the run horizontally."""
-    joint = np.array(boxes, np.int64).reshape(-1, 4).copy()
-    small = np.maximum(joint[:, 2] - joint[:, 0], joint[:, 3] - joint[:, 1]) < FRAGMENT_SIZE * line
-    start = 0
-    while start < len(joint):
-        end = start + 1
-        if small[start]:
-            x0, x1 = joint[start, 0], joint[start, 2]
-            while end < len(joint) and small[end] and joint[end, 0] < x1 and joint[end, 2] > x0:
-                x0, x1 = min(x0, joint[end, 0]), max(x1, joint[end, 2])
-                end += 1
-            run = joint[start:end]
-            joint[start:end] = (run[:, 0].min(), run[:, 1].min(), run[:, 2].max(), run[:, 3].max())
-        start = end
-    return joint
 
 
 def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int,
