@@ -277,27 +277,6 @@ def test_a_bar_cut_out_of_a_plus_is_judged_by_the_verifier() -> None:
     assert best_paths(2, arcs, probs, skips, 1, whole=whole, rules=rules)[0].labels == (plus,)
 
 
-def test_a_minus_cut_off_the_digit_it_touches_is_doubted_only_so_far() -> None:
-    # "3−4" with the minus joined to the 3's lower arm, cut off by a seam (validation line 586). The verifier,
-    # trained on cleaner cuts, calls the cut minus (0.01), the 3 without it (0.11) and the 3 with it (0.004)
-    # hardly whole; the recogniser reads the 3 with its minus as a shaky "3". The verifier's doubt of a flat cut
-    # piece counts at most as much as lattice.TINY_CUT_FLOOR, so the minus is read.
-    labels = get_charset("math").labels
-    three, four, minus = labels.index("3"), labels.index("4"), labels.index("\u2212")
-    rules = line_rules(labels)
-    boxes = np.array([[0, 0, 55, 100], [55, 45, 95, 53], [105, 0, 155, 100]])
-    arcs = build_arcs(boxes, 100.0, [(0, 1, 1.0)], rules)
-    read_as = {(0, 1): (three, 0.99, 0.11), (0, 2): (three, 0.61, 0.004), (1, 2): (minus, 0.95, 0.01),
-               (2, 3): (four, 0.99, 0.99)}
-    probs = np.full((len(arcs), len(labels)), 1e-4, np.float32)
-    whole = np.full(len(arcs), 1e-3, np.float32)
-    for k, a in enumerate(arcs):
-        label, p, w = read_as.get((a.start, a.end), (four, 0.3, 1e-3))
-        probs[k, label], whole[k] = p, w
-    read = best_paths(3, arcs, probs, skip_costs(boxes, 100.0, rules), 1, whole=whole, rules=rules)[0]
-    assert [labels[c] for c in read.labels] == ["3", "\u2212", "4"]
-
-
 @pytest.mark.parametrize("point", [[52, 88, 60, 96], [72, 90, 80, 98], [72, 94, 80, 102]],
                          ids=["under-a-flourish", "beside", "a-little-below-the-foot"])
 def test_a_point_level_with_the_digit_before_it_is_not_part_of_it(point: list[int]) -> None:

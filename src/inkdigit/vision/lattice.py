@@ -83,10 +83,6 @@ FLOAT_SLOPE = 4.0
 # How much a verifier's log-probability that a candidate is one whole character counts, next to the
 # recogniser's log-probability of its label.
 WHOLE_WEIGHT = 0.5
-# A flat piece cut out of touching ink (a minus joined to the digit beside it, the arm of a "+") is judged by the
-# verifier, but its doubt counts at most as much as this probability: trained on cleaner cuts, it calls a cut
-# minus 0.01-0.02 whole, while the arm it rightly refuses gets ~0.1.
-TINY_CUT_FLOOR = 0.05
 # Labels tried per character arc when looking for the N best texts.
 LABELS_PER_ARC = 3
 # Where a line follows a grammar (`Syntax`, e.g. arithmetic): what a reading pays for a symbol that fits, is legal
@@ -273,11 +269,8 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
         np.asarray(whole, np.float64), 1e-6))
     # A tiny mark of its own (a dot, a flat bar) looks the same in the 28x28 form whether it is a decimal point or
     # the dot of an i, a minus or one bar of "=": the verifier cannot know, so where and how tall it is decides.
-    # A tiny piece cut out of a larger mark (the arm of a "+" read as "−") keeps the verifier's say, down to
-    # TINY_CUT_FLOOR.
+    # A tiny piece cut out of a larger mark (the arm of a "+" read as "−") keeps the verifier's say.
     bonus[[k for k, a in enumerate(arcs) if a.tiny and not a.cut]] = 0.0
-    cut_tiny = [k for k, a in enumerate(arcs) if a.tiny and a.cut]
-    bonus[cut_tiny] = np.maximum(bonus[cut_tiny], WHOLE_WEIGHT * math.log(TINY_CUT_FLOOR))
     labels = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_ARC]
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
