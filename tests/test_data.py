@@ -6,7 +6,6 @@ import errno
 import gzip
 import http.server
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -81,6 +80,26 @@ def test_write_is_atomic_and_leaves_no_temp(tmp_path):
     write_idx(p, np.arange(7, dtype=np.uint8))
     assert read_idx(p).tolist() == list(range(7))
     assert [f.name for f in tmp_path.iterdir()] == ["x-idx1"]
+
+
+def test_an_interrupt_just_after_the_temp_file_is_made_leaves_no_temp(tmp_path, monkeypatch):
+    # Ctrl+C, or SIGTERM in training, can land the moment the temporary file exists: the old file stays whole and
+    # the temporary one goes (with tempfile.mkstemp it stayed: its name was not yet known to the writer).
+    from inkdigit.fsutil import write_atomic
+
+    p = tmp_path / "checkpoint.pt"
+    write_atomic(p, b"old")
+    real_open = os.open
+
+    def open_then_interrupted(*args, **kwargs):
+        real_open(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(p, b"new")
+    monkeypatch.undo()
+    assert p.read_bytes() == b"old" and [f.name for f in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
 # --- fetch from a local HTTP server -----------------------------------------------------------------
@@ -240,7 +259,7 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("where, err, hint", [
     ("replace", errno.ENOSPC, "free some disk space"),
-    ("mkstemp", errno.EACCES, "make the folder writable"),
+    ("open", errno.EACCES, "make the folder writable"),
     ("replace", errno.EROFS, "make the folder writable"),
 ])
 def test_fetch_into_a_full_or_read_only_folder_is_one_line(tmp_path, http_server, monkeypatch, where, err, hint):
@@ -253,7 +272,7 @@ def test_fetch_into_a_full_or_read_only_folder_is_one_line(tmp_path, http_server
     def fail(*args, **kwargs):
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(os if where == "replace" else tempfile, where, fail)
+    monkeypatch.setattr(os, where, fail)  # creating the temporary file, or moving it into place
     with pytest.raises(InkdigitError) as e:
         fetch(spec, tmp_path, mirrors=[url], use_npm=False, timeout=5)
     monkeypatch.undo()

@@ -273,7 +273,6 @@ def test_out_that_is_a_file_is_refused_and_kept(tiny_data, tmp_path):
 def test_a_full_disk_while_training_is_one_line_and_keeps_what_was_saved(tiny_data, tmp_path, monkeypatch):
     """As root, chmod does not stop writes: ENOSPC is raised in-process where the run's files are written."""
     import errno
-    import tempfile
 
     from inkdigit.errors import InkdigitError
 
@@ -285,7 +284,7 @@ def test_a_full_disk_while_training_is_one_line_and_keeps_what_was_saved(tiny_da
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(tempfile, "mkstemp", full)
+    monkeypatch.setattr(os, "open", full)  # where each file's temporary copy is created
     with pytest.raises(InkdigitError, match="free some disk space") as e:
         train(TrainConfig(epochs=2), run, resume=True, data_dir=tiny_data, progress=False, log=lambda m: None)
     monkeypatch.undo()

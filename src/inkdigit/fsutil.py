@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from inkdigit.errors import InkdigitError, WriteError
+from inkdigit.errors import WriteError
 
 
 def _what_to_do(e: OSError) -> str:
@@ -35,25 +38,53 @@ def make_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that `path` is either the old file or the complete new one, never half-written.
+    """Write bytes so that `path` is either the old file or the complete new one, never half-written, and no
+    temporary file is left behind, even when a signal (Ctrl+C, SIGTERM in training) lands mid-write.
 
     WriteError (one line, naming `path`) when the disk is full, the folder read-only or a file is in the way."""
-    make_dir(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise write_error(path, e) from None
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be readable like any file
-        with os.fdopen(fd, "wb") as f:
+    with atomic_writer(path) as f:
+        try:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)  # the old file, if any, is untouched: only the temp one goes
-        if isinstance(e, OSError) and not isinstance(e, InkdigitError):
+        except OSError as e:
             raise write_error(path, e) from None
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A file to write `path`'s new bytes into: when the block ends they replace `path` whole (flushed to disk,
+    renamed into place); when it raises, or a signal interrupts it, the temporary file is removed and `path` is
+    as it was. Its own OSErrors (creating, syncing, renaming) are WriteErrors naming `path`; the block's own
+    exceptions pass through as they are (a caller streaming from the network words those itself)."""
+    make_dir(path.parent)
+    # The temporary name is chosen before the file exists, and the file is created inside the block that removes
+    # it: with `tempfile.mkstemp`, an interrupt landing after it made the file but before it returned its name
+    # left the file behind.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:  # nothing made (FileExistsError: the name is another file's, left alone)
+        raise write_error(path, e) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # interrupted as the file was made
+        raise
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                os.fchmod(f.fileno(), 0o644)  # readable like any file, whatever the umask
+            except OSError as e:
+                raise write_error(path, e) from None
+            yield f
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise write_error(path, e) from None
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise write_error(path, e) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the old file, if any, is untouched: only the temp one goes
         raise
 
 

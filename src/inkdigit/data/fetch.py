@@ -22,7 +22,7 @@ from pathlib import Path
 
 from inkdigit.data.registry import DatasetFile, DatasetSpec
 from inkdigit.errors import FetchError
-from inkdigit.fsutil import make_dir, write_atomic, write_error
+from inkdigit.fsutil import atomic_writer, make_dir, write_atomic, write_error
 
 Log = Callable[[str], None]
 HTTP_TIMEOUT_S = 10.0
@@ -239,30 +239,15 @@ def download_file(url: str, dest: Path, *, timeout: float = HTTP_TIMEOUT_S, max_
     make_dir(dest.parent)
     req = urllib.request.Request(url, headers={"User-Agent": "inkdigit-fetch"})
     digest = hashlib.md5(usedforsecurity=False)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        except OSError as e:
-            raise write_error(dest, e) from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                size = 0
-                while chunk := resp.read(1 << 20):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ValueError(f"{url}: the response is over {max_bytes // 2**20} MiB")
-                    digest.update(chunk)
-                    try:
-                        out.write(chunk)
-                    except OSError as e:  # the disk, not the network
-                        raise write_error(dest, e) from None
-                try:
-                    out.flush()
-                    os.fsync(out.fileno())
-                    os.replace(tmp, dest)
-                except OSError as e:
-                    raise write_error(dest, e) from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with urllib.request.urlopen(req, timeout=timeout) as resp, atomic_writer(dest) as out:
+        size = 0
+        while chunk := resp.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValueError(f"{url}: the response is over {max_bytes // 2**20} MiB")
+            digest.update(chunk)
+            try:
+                out.write(chunk)
+            except OSError as e:  # the disk, not the network
+                raise write_error(dest, e) from None
     return digest.hexdigest()
