@@ -6,7 +6,7 @@ import errno
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -43,10 +43,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     WriteError (one line, naming `path`) when the disk is full, the folder read-only or a file is in the way."""
     with atomic_writer(path) as f:
-        try:
-            f.write(data)
-        except OSError as e:
-            raise write_error(path, e) from None
+        _or_write_error(path, f.write, data)
 
 
 @contextmanager
@@ -69,23 +66,22 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         raise
     try:
         with os.fdopen(fd, "wb") as f:
-            try:
-                os.fchmod(f.fileno(), 0o644)  # readable like any file, whatever the umask
-            except OSError as e:
-                raise write_error(path, e) from None
+            _or_write_error(path, os.fchmod, f.fileno(), 0o644)  # readable like any file, whatever the umask
             yield f
-            try:
-                f.flush()
-                os.fsync(f.fileno())
-            except OSError as e:
-                raise write_error(path, e) from None
-        try:
-            os.replace(tmp, path)
-        except OSError as e:
-            raise write_error(path, e) from None
+            _or_write_error(path, f.flush)
+            _or_write_error(path, os.fsync, f.fileno())
+        _or_write_error(path, os.replace, tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the old file, if any, is untouched: only the temp one goes
         raise
+
+
+def _or_write_error(path: Path, step: Callable[..., object], *args: object) -> None:
+    """`step(*args)`, an OSError from it raised as the one-line WriteError for `path`."""
+    try:
+        step(*args)
+    except OSError as e:
+        raise write_error(path, e) from None
 
 
 def write_json(path: Path, obj: dict) -> None:
