@@ -64,7 +64,8 @@ demo: venv
 # fonts and pen lifts (docs/experiments.md), exported with test-time augmentation (--tta), and once more with one
 # view (weights/plain/): reading a line scores its candidates with that one, at half the cost.
 models: venv data
-	rm -rf runs/bundled-paper runs/bundled-resnet-small-base runs/bundled-resnet-small runs/bundled-verifier
+	rm -rf runs/bundled-paper runs/bundled-resnet-small-base runs/bundled-resnet-small runs/bundled-verifier \
+		runs/bundled-pairs
 	$(INKDIGIT) train --model paper --seed 0 --out runs/bundled-paper --no-progress
 	$(INKDIGIT) export runs/bundled-paper --out src/inkdigit/weights/paper.onnx
 	$(INKDIGIT) train --model resnet-small --seed 0 --out runs/bundled-resnet-small-base --no-progress
@@ -75,6 +76,9 @@ models: venv data
 	$(PY) -m inkdigit.training.verifier --seed 0 --out runs/bundled-verifier
 	mkdir -p src/inkdigit/weights/verifier
 	cp runs/bundled-verifier/whole-digit.onnx src/inkdigit/weights/verifier/whole-digit.onnx
+	$(PY) -m inkdigit.training.pairs --seed 0 --out runs/bundled-pairs
+	mkdir -p src/inkdigit/weights/pair
+	cp runs/bundled-pairs/pair-digits.onnx src/inkdigit/weights/pair/pair-digits.onnx
 	$(MAKE) chars-models
 
 # The letters, alnum and math models (src/inkdigit/weights/chars/): glyphs drawn from the handwriting fonts

@@ -18,7 +18,7 @@ from inkdigit.charsets import MINUS, get_charset
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.inference import NumberPrediction, Predictor
 from inkdigit.mathexpr import ArithmeticSyntax
-from inkdigit.vision.lattice import Arc, best_paths, build_arcs, line_rules, skip_costs
+from inkdigit.vision.lattice import Arc, best_paths, build_arcs, build_pair_arcs, line_rules, skip_costs
 from inkdigit.vision.segment import MAX_MARKS, read_number
 from test_preprocess import flood_fill_components  # sibling test module: the tests' folder is on sys.path
 
@@ -180,6 +180,19 @@ def test_digits_that_meet_at_the_foot_are_cut_where_they_meet(sure, predictor, p
     crops[which] = lean(crops[which], shear)
     img, _ = line_of(crops, [-overlap])
     assert predictor.predict_number(png(img)).text == pair
+
+
+@pytest.mark.parametrize(("pair", "pick", "overlap"),
+                         [("91", 0, 24), ("18", 0, 32), ("81", 1, 32), ("71", 2, 32), ("41", 2, 40), ("19", 2, 24)])
+def test_a_one_whose_stroke_crosses_its_neighbour_is_read_with_it_as_a_pair(sure, predictor, pair, pick, overlap):
+    # The 1 runs through the other digit: every cut leaves a piece of one with the other, so the cut readings
+    # drop a digit or misread one ("8" for 19, "4" for 91, "68" for 18: all six, with the pair reader switched
+    # off). The pair reader reads the crossing whole, as two digits, and each gets half the pair's box.
+    first, second = (crop(sure[int(d)][pick]) for d in pair)
+    img, _ = line_of([first, second], [-overlap])
+    read = predictor.predict_number(png(img))
+    assert read.text == pair
+    assert read.boxes[0][0] < read.boxes[1][0] and len(read.digits) == 2
 
 
 @pytest.mark.parametrize(("text", "order"), [("10", (1, 0)), ("401", (4, 0, 1))])
@@ -349,6 +362,43 @@ def test_a_verifier_that_says_not_one_digit_turns_the_reading():
     # The recogniser is sure of the wide "0", but the verifier sees two digits in it and two whole halves.
     whole = np.array([0.95 if a.end - a.start == 1 else 0.01 for a in arcs])
     assert best_paths(2, arcs, sure_whole, skips, 1, whole=whole)[0].labels == (1, 7)
+
+
+def pair_row(first: int, second: int, p: float = 0.95) -> np.ndarray:
+    row = np.full(101, (1 - p) / 100, np.float32)
+    row[10 * first + second] = p
+    return row
+
+
+def test_a_pair_the_pair_reader_is_sure_of_is_read_as_two_digits():
+    # "91" overlapping: one piece of ink, cut once through the crossing, so each half holds a piece of the other
+    # digit and the recogniser reads the halves as a doubtful 4 and 7; read whole, as a pair, it is sure.
+    boxes = np.array([[0, 0, 45, 100], [45, 0, 90, 100]])
+    cuts = [(0, 1, 1.0)]
+    arcs = build_arcs(boxes, 100.0, cuts)
+    probs = np.stack([one_hot(4, 0.6), one_hot(0, 0.2), one_hot(7, 0.6)])
+    skips = skip_costs(boxes, 100.0)
+    assert best_paths(2, arcs, probs, skips, 1)[0].labels == (4, 7)
+    pair_arcs = build_pair_arcs(boxes, 100.0, cuts)
+    assert [(a.start, a.end) for a in pair_arcs] == [(0, 2)]  # each half is too narrow to be two digits
+    sure_pair = np.stack([pair_row(9, 1)])
+    best = best_paths(2, arcs, probs, skips, 1, pairs=(pair_arcs, sure_pair))[0]
+    assert best.labels == (9, 1)
+    assert best.steps == ((len(arcs), 9), (len(arcs), 1))  # both digits from the one pair arc
+    # The pair reader's "not a pair" leaves the cut reading as it was.
+    not_a_pair = np.stack([np.r_[np.full(100, 0.0005), 0.95].astype(np.float32)])
+    assert best_paths(2, arcs, probs, skips, 1, pairs=(pair_arcs, not_a_pair))[0].labels == (4, 7)
+
+
+def test_pair_arcs_span_two_digits_widths_not_one_or_three():
+    boxes = np.array([[0, 0, 40, 100], [40, 0, 80, 100], [80, 0, 120, 100], [120, 0, 160, 100],
+                      [160, 0, 200, 100], [200, 0, 240, 100], [240, 0, 280, 100]])
+    spans = {(a.start, a.end) for a in build_pair_arcs(boxes, 100.0, [(k, k + 1, 1.0) for k in range(6)])}
+    assert (0, 2) in spans and (0, 6) in spans  # 0.8 and 2.4 line heights wide
+    assert (0, 1) not in spans and (0, 7) not in spans  # 0.4 and 2.8
+    # Marks apart (no cut between them) are read one by one: no pair arc joins them, though one may be two.
+    apart = {(a.start, a.end) for a in build_pair_arcs(boxes[[0, 2, 4]] + [[0, 0, 20, 0]], 100.0, [])}
+    assert apart == {(0, 1), (1, 2), (2, 3)}
 
 
 def test_a_line_that_follows_a_grammar_is_read_the_way_the_grammar_allows():

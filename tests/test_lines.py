@@ -121,3 +121,42 @@ def test_the_character_verifier_trains_and_exports_in_a_dry_run(tmp_path):
     model = Predictor(tmp_path / "whole-char.onnx")
     assert model.labels == ["not one character", "one whole character"]
     assert model.metadata["config"]["chars"] is True and model.metadata["provenance"]
+
+
+# --- the pair reader (training/pairs.py) ------------------------------------------------------------------
+
+def test_pair_candidates_are_labelled_by_the_two_digits_whose_ink_they_hold(digits):
+    from inkdigit.training.pairs import NOT_A_PAIR, judge_pairs
+
+    # Two digits touching: the one piece of ink is the pair, in reading order; a piece of it alone is not a pair.
+    def touching(line) -> bool:
+        cols = [np.flatnonzero((line.owner == k).any(axis=0)) for k in (0, 1)]
+        return len(line.text) == 2 and cols[0].max() >= cols[1].min()
+
+    line = next(line for line in (make_line(*digits, 5, i) for i in range(1, 600, len(STYLES))) if touching(line))
+    found = segment.candidates(line.picture)
+    arcs, pictures = segment.pair_candidates(found)
+    verdicts = judge_pairs(found, arcs, line.owner, line.text)
+    assert all(p.shape == (28, 56) for p in pictures) and len(verdicts) == len(arcs)
+    whole = [(a.start, a.end) for a, v in zip(arcs, verdicts, strict=True) if v == int(line.text)]
+    assert (0, len(found.line.atoms)) in whole
+    assert NOT_A_PAIR in verdicts
+    assert set(verdicts) <= {int(line.text), NOT_A_PAIR, None}
+
+
+@pytest.mark.slow
+def test_the_pair_reader_trains_and_exports_in_a_dry_run(tmp_path):
+    from inkdigit.training.pairs import PAIR_LABELS, main, pair_candidate_set
+
+    assert main(["--dry-run", "--workers", "1", "--out", str(tmp_path)]) == 0
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "pair-digits.onnx"))
+    probs = session.run(None, {session.get_inputs()[0].name: np.zeros((3, 1, 28, 56), np.float32)})[0]
+    assert probs.shape == (3, len(PAIR_LABELS)) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    meta = inference.model_metadata(tmp_path / "pair-digits.onnx")
+    assert meta["labels"] == PAIR_LABELS and meta["config"]["lines"] == 80 and meta["provenance"]
+    # Cut by two processes, the same candidates in the same order.
+    one, two = pair_candidate_set(12, seed=3, workers=1), pair_candidate_set(12, seed=3, workers=2)
+    for mine, theirs in zip(one, two, strict=True):
+        assert np.array_equal(mine, theirs)

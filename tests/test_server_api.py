@@ -881,6 +881,13 @@ def test_the_whole_digit_verifier_loads_with_the_model_not_on_the_first_number_r
     assert inference.whole_digit_verifier.cache_info().currsize == 1
 
 
+def test_the_pair_reader_loads_with_the_model_not_on_the_first_number_request() -> None:
+    inference.pair_reader.cache_clear()
+    create_app()
+    assert inference.pair_reader.cache_info().currsize == 1
+    assert inference.pair_reader() is not None, "src/inkdigit/weights/pair/ has no pair reader: run make models"
+
+
 def test_the_whole_character_verifier_loads_with_a_character_model_not_on_the_request_after() -> None:
     """A line of letters needs the letters model and the whole-character verifier: both load on first use."""
     from inkdigit.server.registry import ModelRegistry

@@ -164,6 +164,41 @@ def whole_char_verifier() -> Predictor | None:
     return Predictor(path, threads=1) if path.is_file() else None
 
 
+@lru_cache(maxsize=1)
+def pair_reader() -> Any:
+    """The bundled pair reader (see inkdigit.training.pairs) that reading a number with a digit model uses: a
+    function from pictures float32 [N,28,56] to probabilities [N,101] ("00".."99", not a pair), loaded once per
+    process; None when the installation has none."""
+    path = BUNDLED_DIR / "pair" / "pair-digits.onnx"
+    if not path.is_file():
+        return None
+    session = onnx_session(path, threads=1)
+    name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
+
+    def read(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(x, np.float32)[:, None])
+        return session.run([out], {name: x})[0] if len(x) else np.zeros((0, 101), np.float32)
+
+    return read
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime session on the CPU for a small convnet; raises ModelNotFoundError for a file it cannot load."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # Small convnets: more threads than cores only adds contention; 1 thread suits a busy server.
+    opts.intra_op_num_threads = threads or min(2, usable_cores())
+    opts.inter_op_num_threads = 1
+    # Idle ORT workers otherwise spin for a while after each run, stealing the core preprocessing needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises its own types for unreadable/corrupt files
+        raise ModelNotFoundError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from None
+
+
 def model_metadata(path: str | os.PathLike) -> dict:
     """The inkdigit metadata stored in an .onnx file ({} for a foreign file)."""
     p = Path(path)
@@ -241,22 +276,8 @@ class Predictor:
 
     def __init__(self, path: str | os.PathLike, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        opts = ort.SessionOptions()
-        # Small convnets: more threads than cores only adds contention; 1 thread suits a busy server.
-        opts.intra_op_num_threads = threads or min(2, usable_cores())
-        opts.inter_op_num_threads = 1
-        # Idle ORT workers otherwise spin for a while after each run, stealing the core preprocessing needs.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as e:  # ORT raises its own types for unreadable/corrupt files
-            raise ModelNotFoundError(f"{self.path}: not a loadable ONNX model "
-                                     f"({str(e).splitlines()[0][:160]})") from None
+        self.session = onnx_session(self.path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         shape = inputs[0].shape
         if len(inputs) != 1 or len(shape) != 4 or list(shape[1:]) != [1, 28, 28]:
@@ -378,9 +399,11 @@ class Predictor:
                    check: Predictor | None, rules: LineRules, syntax: Syntax | None = None) -> NumberPrediction:
         from inkdigit.vision.segment import read_number
 
+        # The pair reader reads two touching digits at once: where only the ten digits are read.
+        pair = pair_reader() if rules is DIGIT_RULES and self.labels == DIGITS else None
         readings = read_number(image, score, n_best=NUMBER_READINGS, atoms=atoms,
                                verify=check.predict_arrays if check is not None else None, rules=rules,
-                               syntax=syntax)
+                               syntax=syntax, pair=pair)
         best = readings[0]
         xs = np.stack([p.image for p in best.pieces])
         number = self._number(self.predictions(best.probabilities, xs, top_k), [p.box for p in best.pieces])

@@ -28,14 +28,15 @@ log = logging.getLogger("uvicorn.error")  # the logger uvicorn's settings show (
 
 
 def _load_for_serving(name: str | None) -> Any:
-    """A default model, one ONNX Runtime thread per session, with the whole-digit verifier and the model that
-    scores a number's candidates (`Predictor.line_scorer`): all load here, off the event loop, not on a worker's
-    first number request."""
+    """A default model, one ONNX Runtime thread per session, with the whole-digit verifier, the pair reader and
+    the model that scores a number's candidates (`Predictor.line_scorer`): all load here, off the event loop, not
+    on a worker's first number request."""
     from inkdigit import inference
 
     predictor = inference.Predictor.load(name, threads=1)
     predictor.line_scorer()
     inference.whole_digit_verifier()
+    inference.pair_reader()
     return predictor
 
 

@@ -152,10 +152,11 @@ def set_temperature(module: Probabilities, settings: list[dict], data_dir: str |
             "val_nll_after": round(after, 5)}
 
 
-def to_onnx_bytes(module: nn.Module) -> bytes:
-    """Serialise `module` ([N,1,28,28] float → [N,10]) to ONNX bytes with a dynamic batch axis."""
+def to_onnx_bytes(module: nn.Module, shape: tuple[int, int, int, int] = (1, 1, 28, 28)) -> bytes:
+    """Serialise `module` ([N,1,28,28] float, or `shape`'s picture size → [N,classes]) to ONNX bytes with a
+    dynamic batch axis."""
     module = module.eval().to(memory_format=torch.contiguous_format)
-    example = torch.zeros(2, 1, 28, 28)
+    example = torch.zeros(2, *shape[1:])
     onnx_log = logging.getLogger("torch.onnx")
     level = onnx_log.level
     onnx_log.setLevel(logging.ERROR)  # it warns about torchvision ops we never use

@@ -193,11 +193,7 @@ def _char_candidates(indices: list[int], held_out: int, seed: int, data_dir: str
 
 def judge(found: segment.Candidates, owner: np.ndarray) -> list[int | None]:
     """Per candidate: 1 one whole digit, 0 not, None unclear; from the owner of each pixel of its ink."""
-    h, w = found.ink.shape
-    sx, sy = found.ink.scale
-    rows = np.minimum(((np.arange(h) + 0.5) * sy).astype(np.intp), owner.shape[0] - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * sx).astype(np.intp), owner.shape[1] - 1)
-    own = owner[rows][:, cols]
+    own = analysis_owner(found, owner)
     digits = int(owner.max()) + 1
     totals = np.bincount(own[found.ink.mask & (own >= 0)], minlength=digits)
     out: list[int | None] = []
@@ -218,6 +214,15 @@ def judge(found: segment.Candidates, owner: np.ndarray) -> list[int | None]:
         else:
             out.append(None)
     return out
+
+
+def analysis_owner(found: segment.Candidates, owner: np.ndarray) -> np.ndarray:
+    """The owner map (per picture pixel: -1 paper, k the k-th character) read at the analysis pixels of `found`."""
+    h, w = found.ink.shape
+    sx, sy = found.ink.scale
+    rows = np.minimum(((np.arange(h) + 0.5) * sy).astype(np.intp), owner.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * sx).astype(np.intp), owner.shape[1] - 1)
+    return owner[rows][:, cols]
 
 
 class VerifierNet(nn.Sequential):

@@ -29,8 +29,8 @@ import numpy as np
 
 from inkdigit.charsets import DIGIT, LETTER, SYMBOL, kind_of
 
-__all__ = ["DIGIT_RULES", "Arc", "LineRules", "Path", "Syntax", "best_paths", "build_arcs", "line_rules",
-           "skip_costs"]
+__all__ = ["DIGIT_RULES", "Arc", "LineRules", "Path", "Syntax", "best_paths", "build_arcs", "build_pair_arcs",
+           "line_rules", "skip_costs"]
 
 # Every digit read costs this much (in log-probability): splitting a stretch of ink into two digits must
 # buy more than this in the recogniser's confidence, so one sure digit is not read as two sure halves.
@@ -112,6 +112,18 @@ DOT_SKIP_BASE = 1.0
 # 28x28 form a decimal point beside a "4", or under an 8's flourish, all but vanishes, so neither model sees it; a
 # character's own small marks (the dots of "÷", of an i) lie over or under its other strokes, not level with them.
 LEVEL_PRICE = 1.0
+# Two digits that touch or overlap may be read at once by a pair reader (a 100-class net over pictures of two
+# digits, with a class for "not two whole digits"; the holistic reading of touching pairs that Hochuli et al.
+# (2018) found to need no cut): a *pair arc* i→j reads atoms i..j-1 as two digits. It is built for groups
+# PAIR_MIN_WIDTH..PAIR_MAX_WIDTH line heights wide and at least PAIR_MIN_HEIGHT tall, holding at most MAX_GROUP
+# atoms, and pays PAIR_PRICE beyond its two digits' CHAR_PENALTY. Only where ink touches: the group holds both
+# sides of a cut, or is one uncut piece of ink, and no two of its separate marks look like two digits side by side
+# (see SEPARATE_TALL; a short 1 beside a digit). Digits apart are read one by one, and a pair reader shown three
+# (a short 1 beside two touching digits) may read two.
+PAIR_MIN_WIDTH = 0.5
+PAIR_MAX_WIDTH = 2.4
+PAIR_MIN_HEIGHT = 0.6
+PAIR_PRICE = 0.0
 
 
 @dataclass(frozen=True)
@@ -245,6 +257,39 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
     return arcs
 
 
+def build_pair_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]],
+                    skip: Collection[tuple[int, int]] = ()) -> list[Arc]:
+    """The pair arcs worth scoring (see PAIR_MIN_WIDTH) over atoms with `boxes`, for a line `line` pixels tall:
+    groups that could be two digits side by side, less the spans (start, end) in `skip`; their prior charges
+    gaps and half-made cuts as `build_arcs` does, and being short, but not width."""
+    n = len(boxes)
+    owner = list(range(n))  # the piece of ink (component) each atom was cut from
+    for left, right, _ in sorted(cuts):
+        owner[right] = owner[left]
+    priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
+    arcs = []
+    for i in range(n):
+        for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
+            part = boxes[i:j]
+            x0, y0 = int(part[:, 0].min()), int(part[:, 1].min())
+            x1, y1 = int(part[:, 2].max()), int(part[:, 3].max())
+            width, height = (x1 - x0) / line, (y1 - y0) / line
+            if width > PAIR_MAX_WIDTH:
+                break
+            gap = _largest_gap(part) / line
+            if width < PAIR_MIN_WIDTH or height < PAIR_MIN_HEIGHT or gap > MAX_GAP or (i, j) in skip:
+                continue
+            if j > i + 1 and not any(i <= left and right < j for left, right, _ in cuts):
+                continue  # separate marks: no ink touches
+            if _side_by_side(part, owner[i:j], line)[0]:
+                continue  # a digit apart from the touching ones
+            split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
+            short = SHORT_SLOPE * max(0.0, SHORT_FROM - height)
+            arcs.append(Arc(i, j, (x0, y0, x1, y1), -(short + GAP_SLOPE * gap + sum(split) / 2), False, short,
+                            cut=bool(split)))
+    return arcs
+
+
 def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -> np.ndarray:
     """The price of dropping each atom as a speck (float [n])."""
     size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / line
@@ -252,15 +297,17 @@ def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -
 
 
 def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_best: int,
-               whole: np.ndarray | None = None, rules: LineRules = DIGIT_RULES, syntax: Syntax | None = None
-               ) -> list[Path]:
+               whole: np.ndarray | None = None, rules: LineRules = DIGIT_RULES, syntax: Syntax | None = None,
+               pairs: tuple[list[Arc], np.ndarray] | None = None) -> list[Path]:
     """The `n_best` highest-scoring paths from node 0 to node n with distinct texts, best first.
 
     `probs` [len(arcs), classes] are the recogniser's probabilities for each arc's candidate; `skips` the
     price of dropping each atom (see skip_costs); `whole`, when given, each arc's probability of being exactly
     one whole character (a verifier's), weighted by WHOLE_WEIGHT (not on tiny marks of their own). A label of any size
     (`rules`) is spared an arc's short prior, and only such labels are read from a tiny arc. With a `syntax`, each
-    label and the path's end pay SYNTAX_PRICES for how they fit the labels before them. Each node keeps its best
+    label and the path's end pay SYNTAX_PRICES for how they fit the labels before them. `pairs`, when given, are
+    pair arcs (`build_pair_arcs`) and the pair reader's probabilities for them ([M, 101]: "00".."99", not a pair):
+    the m-th reads two digits, steps (len(arcs) + m, first) and (len(arcs) + m, second). Each node keeps its best
     partial paths, one per text so far.
     """
     keep = max(1, n_best)
@@ -275,6 +322,12 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n + 1)]  # per end node: (start node, arc)
     for k, a in enumerate(arcs):
         incoming[a.end].append((a.start, k))
+    pair_arcs, pair_logp = (pairs[0], np.log(np.maximum(np.asarray(pairs[1], np.float64)[:, :100], 1e-12))) \
+        if pairs is not None and len(pairs[0]) else ([], np.zeros((0, 100)))
+    pair_labels = np.argsort(-pair_logp, axis=1, kind="stable")[:, :LABELS_PER_ARC]
+    pairs_in: list[list[int]] = [[] for _ in range(n + 1)]
+    for m, a in enumerate(pair_arcs):
+        pairs_in[a.end].append(m)
     # Per node: partial paths (score, labels so far, steps, syntax state), at most `keep`, distinct labels.
     start = syntax.start() if syntax is not None else None
     nodes: list[list[tuple[float, tuple[int, ...], tuple, Hashable]]] = [[(0.0, (), (), start)]] + [
@@ -298,6 +351,20 @@ def best_paths(n: int, arcs: list[Arc], probs: np.ndarray, skips: np.ndarray, n_
                         after, verdict = syntax.step(state, c)
                         price = SYNTAX_PRICES[verdict]
                     options.append((s + gain - price, text + (c,), steps + ((k, c),), after))
+        for m in pairs_in[j]:
+            a = pair_arcs[m]
+            for c in pair_labels[m].tolist():
+                first, second = divmod(c, 10)
+                gain = float(pair_logp[m, c]) + a.prior - 2 * CHAR_PENALTY - PAIR_PRICE
+                k = len(arcs) + m
+                for s, text, steps, state in nodes[a.start]:
+                    after, price = state, 0.0
+                    if syntax is not None:
+                        after, verdict = syntax.step(state, first)
+                        after, verdict2 = syntax.step(after, second)
+                        price = SYNTAX_PRICES[verdict] + SYNTAX_PRICES[verdict2]
+                    options.append((s + gain - price, text + (first, second), steps + ((k, first), (k, second)),
+                                    after))
         if j == n and syntax is not None:  # the whole line must end well, too
             options = [(s - SYNTAX_PRICES[syntax.end(state)], text, steps, state)
                        for s, text, steps, state in options]

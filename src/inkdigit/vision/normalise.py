@@ -39,10 +39,13 @@ STROKE_MAX = 3.3
 _GRID = np.arange(SIZE, dtype=np.int64)
 
 
-def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
+def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False, wide: int = 1
+              ) -> tuple[np.ndarray | None, np.ndarray]:
     """Ink crop (float32, 0..1) -> (20x20 box picture, or None unless `fit`; 28x28 MNIST-style input).
 
-    `reduced`: the crop was already read at the working resolution (it is not enlarged again).
+    `reduced`: the crop was already read at the working resolution (it is not enlarged again). `wide`: a frame
+    `wide` times as wide (28 x 28*wide), whose box is as much wider (20 x 20*wide + 8*(wide-1)): room for that
+    many characters side by side at one character's scale (the pair reader's input; `fit` must be False).
     """
     c = _trim(c)
     # Judge the crop on its own contrast: a faint digit (next to bold ones in a number) becomes solid too.
@@ -65,7 +68,8 @@ def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False) -> tuple[n
         sw *= up
     # Stroke width into MNIST's range: the network never saw hairlines or felt-tip blobs. Clamping (rather
     # than snapping to one width) keeps the result continuous in the input's scale and stroke width.
-    side = max(c.shape)
+    box_w = BOX * wide + (SIZE - BOX) * (wide - 1)
+    side = max(c.shape[0], c.shape[1] * BOX / box_w)
     thinnest, thickest = STROKE_MIN * side / BOX, STROKE_MAX * side / BOX  # in working pixels
     if sw < thinnest:
         # Thickening grows the box by 2r, which shrinks the scale: solve sw + 2r = w * (side + 2r) / side.
@@ -75,7 +79,7 @@ def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False) -> tuple[n
     elif sw > thickest:
         c = _trim(erode(pad_zeros(c, 1, 1, 1, 1), (sw - thickest) / 2))
     h, w = c.shape
-    s = BOX / max(h, w)  # output pixels per working pixel
+    s = min(BOX / h, box_w / w)  # output pixels per working pixel
     fit20 = None
     if fit:
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
@@ -92,17 +96,17 @@ def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False) -> tuple[n
     total = float(rows.sum())
     cy = float(rows @ np.arange(h, dtype=np.float32)) / total
     cx = float(cols @ np.arange(w, dtype=np.float32)) / total
-    span = SIZE / s  # working pixels covered by the frame
+    span, span_x = SIZE / s, SIZE * wide / s  # working pixels covered by the frame
     # Frame's left/top edge in working coordinates (pixel i spans [i, i+1)); kept so the digit stays whole.
-    bx = min(max(cx + 0.5 - (COM_TARGET + 0.5) / s, w - span), 0.0)
+    bx = min(max(cx + 0.5 - (COM_TARGET * wide + 0.5) / s, w - span_x), 0.0)
     by = min(max(cy + 0.5 - (COM_TARGET + 0.5) / s, h - span), 0.0)
     # Weights over the crop padded with zeros two pixels beyond the frame (the picture Pillow would resample,
     # dropping weights past its edges), keeping the columns of the crop itself.
     px0, py0 = math.ceil(-bx) + 2, math.ceil(-by) + 2
-    pw = px0 + w + max(math.ceil(bx + span - w) + 2, 0)
+    pw = px0 + w + max(math.ceil(bx + span_x - w) + 2, 0)
     ph = py0 + h + max(math.ceil(by + span - h) + 2, 0)
     wy = bilinear_weights(ph, SIZE, by + py0, by + py0 + span)[:, py0 : py0 + h]
-    wx = bilinear_weights(pw, SIZE, bx + px0, bx + px0 + span)[:, px0 : px0 + w]
+    wx = bilinear_weights(pw, SIZE * wide, bx + px0, bx + px0 + span_x)[:, px0 : px0 + w]
     final = resample(c, wy, wx)
     top = float(final.max())
     if top <= 0:
@@ -112,8 +116,8 @@ def normalise(c: np.ndarray, fit: bool = True, reduced: bool = False) -> tuple[n
     return fit20, final
 
 
-def model_input(crop: np.ndarray, reduced: bool = False) -> np.ndarray:
-    return normalise(crop, fit=False, reduced=reduced)[1]
+def model_input(crop: np.ndarray, reduced: bool = False, wide: int = 1) -> np.ndarray:
+    return normalise(crop, fit=False, reduced=reduced, wide=wide)[1]
 
 
 def mnist_form(picture: Image.Image) -> np.ndarray | None:

@@ -7,9 +7,10 @@ paths a drop falls from the valleys of their top contour or rises from those of 
 touching digits may meet); or the caller's own atoms (one per group of pen strokes), which are never cut.
 Every group of consecutive atoms that could be one digit is preprocessed like a single digit and scored by the
 recogniser, all in one batch; the best paths through the segmentation graph (:mod:`inkdigit.vision.lattice`)
-are the readings. The recogniser is passed in (`Score`): this module knows no model; `LineRules` (from the
-model's labels, `lattice.line_rules`) say what the geometry may assume about its characters; the default, the
-digits' rules, is the number reader as it always was.
+are the readings. Where that reading is in doubt, a pair reader may also read each group of touching ink whole,
+as two digits (`pair_candidates`). The recogniser is passed in (`Score`): this module knows no model;
+`LineRules` (from the model's labels, `lattice.line_rules`) say what the geometry may assume about its
+characters; the default, the digits' rules, is the number reader as it always was.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ import numpy as np
 from inkdigit.errors import ImageError, NoInkError
 from inkdigit.vision.decode import to_picture
 from inkdigit.vision.ink import WORK_SIDE, Ink, analyse_ink, ink_crop
-from inkdigit.vision.lattice import DIGIT_RULES, Arc, LineRules, Syntax, best_paths, build_arcs, skip_costs
+from inkdigit.vision.lattice import (
+    DIGIT_RULES,
+    Arc,
+    LineRules,
+    Path,
+    Syntax,
+    best_paths,
+    build_arcs,
+    build_pair_arcs,
+    skip_costs,
+)
 from inkdigit.vision.normalise import model_input
 from inkdigit.vision.ops import dilate_square
 
@@ -68,6 +79,12 @@ FALL_WIDE = 0.9
 DROP_DEPTH = 0.05
 DROP_WINDOW = 0.3
 DROP_SEP = 0.1
+# A group of atoms the whole-digit verifier is at least this sure is one whole digit is not read as a pair too.
+PAIR_WHOLE = 0.5
+# A reading is sure of itself, and the pair reader not asked, when every character has at least SURE_CHAR of the
+# recogniser's probability (and PAIR_WHOLE of the verifier's) and no other reading is SURE_ALTERNATIVE as likely.
+SURE_CHAR = 0.9
+SURE_ALTERNATIVE = 0.05
 # The best reading's digits must average (geometric mean) at least this probability, or it is not a number.
 UNREADABLE = 0.2
 
@@ -92,7 +109,7 @@ class Reading:
 
 def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[np.ndarray] | None = None,
                 max_side: int = 4096, verify: Score | None = None, rules: LineRules = DIGIT_RULES,
-                syntax: Syntax | None = None) -> list[Reading]:
+                syntax: Syntax | None = None, pair: Score | None = None) -> list[Reading]:
     """The `n_best` readings of a written number (or, with another label set's `rules`, a line of characters)
     with distinct texts, best first.
 
@@ -101,15 +118,28 @@ def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[n
     candidate's score. `atoms`, when given, are boolean masks over the picture as shown, one per group of
     strokes that belongs to one character: they are grouped but never cut. `syntax`, when given, is a grammar the
     line follows (arithmetic: `inkdigit.mathexpr.ArithmeticSyntax`), which readings that break it pay for.
+    `pair`, when given, is the pair reader (float32 [N,28,56] pictures -> probabilities [N,101]: "00".."99", not
+    a pair; see `pair_candidates`): groups of atoms that could be two touching digits are also read whole, as two
+    (not with given `atoms`: their strokes already say which ink is one character).
     Raises NoInkError when the image is blank and ImageError when it cannot be read as a number.
     """
     found = candidates(source, atoms=atoms, max_side=max_side, rules=rules)
     arcs, batch = found.arcs, found.images
     probs = score(np.stack(batch)) if batch else np.zeros((0, 10), np.float32)
     whole = verify(np.stack(batch))[:, 1] if batch and verify is not None else None
-    paths = best_paths(len(found.line.atoms), arcs, probs, skip_costs(found.boxes, found.line.height, rules),
-                       n_best, whole=whole, rules=rules, syntax=syntax)
-    readings = [_reading(found.ink, p.steps, p.likelihood(paths[0]), arcs, batch, probs) for p in paths]
+    skips = skip_costs(found.boxes, found.line.height, rules)
+    paths = best_paths(len(found.line.atoms), arcs, probs, skips, n_best, whole=whole, rules=rules, syntax=syntax)
+    pairs, pictures = None, []
+    # The pair reader is asked only where the one-by-one reading is in doubt; a given atom is one character's
+    # strokes, never two digits.
+    if pair is not None and atoms is None and _in_doubt(paths, probs, whole):
+        pair_arcs, pictures = pair_candidates(found, whole)
+        if pair_arcs:
+            pairs = (pair_arcs, pair(np.stack(pictures)))
+            paths = best_paths(len(found.line.atoms), arcs, probs, skips, n_best, whole=whole, rules=rules,
+                               syntax=syntax, pairs=pairs)
+    readings = [_reading(found.ink, p.steps, p.likelihood(paths[0]), arcs, batch, probs, pairs, pictures)
+                for p in paths]
     best = readings[0] if readings else None
     digits = rules == DIGIT_RULES
     if best is None or not best.labels:
@@ -120,6 +150,18 @@ def read_number(source: Any, score: Score, *, n_best: int = 3, atoms: Sequence[n
         raise ImageError("cannot read this as a number: no digit is clear" if digits
                          else "cannot read this line: no character is clear")
     return [r for r in readings if r.labels]
+
+
+def _in_doubt(paths: list[Path], probs: np.ndarray, whole: np.ndarray | None) -> bool:
+    """Whether the best reading has a character the recogniser gives less than SURE_CHAR, or the verifier less
+    than PAIR_WHOLE, or a second reading at least SURE_ALTERNATIVE as likely: where touching digits may be
+    misread."""
+    if not paths:
+        return True
+    if len(paths) > 1 and paths[1].likelihood(paths[0]) >= SURE_ALTERNATIVE:
+        return True
+    chars = [(k, c) for k, c in paths[0].steps if c is not None]
+    return any(probs[k, c] < SURE_CHAR or (whole is not None and whole[k] < PAIR_WHOLE) for k, c in chars)
 
 
 @dataclass
@@ -150,6 +192,19 @@ def candidates(source: Any, *, atoms: Sequence[np.ndarray] | None = None, max_si
     images = [_candidate(found, line.atoms[a.start : a.end], a.box) for a in arcs]
     usable = [k for k, im in enumerate(images) if im is not None]
     return Candidates(found, line, boxes, [arcs[k] for k in usable], [images[k] for k in usable])
+
+
+def pair_candidates(found: Candidates, whole: np.ndarray | None = None) -> tuple[list[Arc], list[np.ndarray]]:
+    """The groups of a line's atoms that could be two digits side by side (`lattice.build_pair_arcs`) with a
+    readable picture, and their pictures: float32 [28,56], the pair at one digit's scale (the pair reader's
+    input). `whole`, when given, is the verifier's probability that each of `found.arcs` is one whole digit: a
+    group it is sure of (at least PAIR_WHOLE) is not drawn as a pair."""
+    sure = set() if whole is None else {(a.start, a.end) for a, w in zip(found.arcs, whole.tolist(), strict=True)
+                                        if w >= PAIR_WHOLE}
+    arcs = build_pair_arcs(found.boxes, found.line.height, found.line.cuts, skip=sure)
+    images = [_candidate(found.ink, found.line.atoms[a.start : a.end], a.box, wide=2) for a in arcs]
+    usable = [k for k, im in enumerate(images) if im is not None]
+    return [arcs[k] for k in usable], [images[k] for k in usable]
 
 
 def segment(source: Any, score: Score, *, atoms: Sequence[np.ndarray] | None = None,
@@ -402,15 +457,16 @@ def _backtrack(cost: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return paths
 
 
-def _candidate(found: Ink, atoms: list[_Atom], box: tuple[int, int, int, int]) -> np.ndarray | None:
-    """The model input for these atoms read as one digit, or None when too little ink is left."""
+def _candidate(found: Ink, atoms: list[_Atom], box: tuple[int, int, int, int], wide: int = 1) -> np.ndarray | None:
+    """The model input for these atoms read as one digit (`wide` 2: as two, the pair reader's 28x56), or None
+    when too little ink is left."""
     mask = _union(atoms, box)
     # Only these atoms' ink (a neighbour's stroke may reach into the box), with its soft edges.
     part, step = ink_crop(found, box, keep=dilate_square(mask))
     if float(part.max()) <= 0.02:
         return None
     try:
-        return model_input(part, reduced=step > 1)
+        return model_input(part, reduced=step > 1, wide=wide)
     except NoInkError:
         return None
 
@@ -426,12 +482,37 @@ def _union(atoms: list[_Atom], box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _reading(found: Ink, steps: tuple[tuple[int, int | None], ...], likelihood: float, arcs: list[Arc],
-             images: list[np.ndarray], probs: np.ndarray) -> Reading:
-    chars = [(k, c) for k, c in steps if c is not None]
-    return Reading(labels=[c for _, c in chars],
-                   probabilities=np.asarray(probs, np.float32)[np.array([k for k, _ in chars], np.intp)],
-                   pieces=[DigitPiece(box=_to_source(found, arcs[k].box), image=images[k]) for k, _ in chars],
-                   likelihood=likelihood)
+             images: list[np.ndarray], probs: np.ndarray, pairs: tuple[list[Arc], np.ndarray] | None = None,
+             pictures: Sequence[np.ndarray] = ()) -> Reading:
+    """A path's reading. A digit read by the pair reader (its step's arc index is past `arcs`: see best_paths)
+    gets its half of the pair's box and picture, and the pair reader's probabilities of that digit (the
+    marginal over the other one, among the 100 pairs)."""
+    labels, rows, pieces, started = [], [], [], set()
+    for k, c in steps:
+        if c is None:
+            continue
+        labels.append(c)
+        if k < len(arcs):
+            rows.append(np.asarray(probs[k], np.float32))
+            pieces.append(DigitPiece(box=_to_source(found, arcs[k].box), image=images[k]))
+            continue
+        assert pairs is not None
+        m = k - len(arcs)
+        second = m in started
+        started.add(m)
+        joint = np.asarray(pairs[1][m, :100], np.float64).reshape(10, 10)  # [left digit, right digit]
+        marginal = joint.sum(axis=0 if second else 1)
+        row = np.zeros(np.shape(probs)[1] if np.ndim(probs) == 2 else 10, np.float32)
+        row[:10] = marginal / max(float(marginal.sum()), 1e-12)
+        rows.append(row)
+        x0, y0, x1, y1 = pairs[0][m].box
+        middle = (x0 + x1) // 2
+        half = (middle, y0, x1, y1) if second else (x0, y0, middle, y1)
+        picture = pictures[m]
+        pieces.append(DigitPiece(box=_to_source(found, half),
+                                 image=np.ascontiguousarray(picture[:, 28:] if second else picture[:, :28])))
+    return Reading(labels=labels, probabilities=np.stack(rows) if rows else np.zeros((0, 10), np.float32),
+                   pieces=pieces, likelihood=likelihood)
 
 
 def _to_source(found: Ink, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
