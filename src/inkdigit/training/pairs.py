@@ -32,6 +32,7 @@ from inkdigit.data.lines import STYLES, make_line
 from inkdigit.errors import InkdigitError, one_line
 from inkdigit.fsutil import make_dir, write_atomic, write_json
 from inkdigit.provenance import provenance
+from inkdigit.training.candidate_nets import fit, line_by_line, predicted
 from inkdigit.training.export import attach_metadata, to_onnx_bytes
 from inkdigit.training.verifier import analysis_owner
 from inkdigit.vision import segment
@@ -93,7 +94,13 @@ def train_pairs(config: PairConfig, out: Path, data_dir: str | None = None) -> d
           flush=True)
     val = line_of >= round(config.lines * (1 - config.val_share))
     net = PairNet()
-    fit(net, x[~val], y[~val], x[val], y[val], config)
+
+    def report() -> str:
+        m = accuracy(net, x[val], y[val])
+        return f"pairs {m['pairs']:7.2%}  not pairs {m['not_pairs']:7.2%}"
+
+    fit(net, x[~val], y[~val], epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        loss_fn=nn.CrossEntropyLoss(), report=report)
     metrics = {**accuracy(net, x[val], y[val]), "candidates": int(len(y)), "pair_share": pairs,
                "seconds": round(time.perf_counter() - start, 1)}
     meta = {"name": "pair-digits", "labels": PAIR_LABELS, "preprocess_version": PREPROCESS_VERSION,
@@ -113,20 +120,7 @@ def pair_candidate_set(lines: int, seed: int, data_dir: str | None = None, worke
     """The segmenter's pair candidates on `lines` generated lines of MNIST's training digits: (uint8 [M,28,56]
     pictures, int64 [M] labels (PAIR_LABELS), int64 [M] the line each came from). `workers` processes draw and
     cut the lines; the result does not depend on it."""
-    chunks = [list(range(k, lines, workers)) for k in range(max(1, workers))]
-    jobs = [(chunk, seed, data_dir) for chunk in chunks]
-    if len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: torch's threads in this process must not be inherited mid-state.
-        with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = list(pool.map(_pair_candidates, *zip(*jobs)))
-    else:
-        parts = [_pair_candidates(*jobs[0])]
-    x, y, of = (np.concatenate(a) for a in zip(*parts))
-    order = np.argsort(of, kind="stable")
-    return x[order], y[order], of[order]
+    return line_by_line(_pair_candidates, lines, workers, seed, data_dir)
 
 
 def _pair_candidates(indices: list[int], seed: int, data_dir: str | None
@@ -196,41 +190,11 @@ class PairNet(nn.Sequential):
         )
 
 
-def fit(net: nn.Module, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, config: PairConfig) -> None:
-    """Adam with a one-cycle schedule, one log line per epoch."""
-    xt, yt = _tensor(x), torch.from_numpy(y)
-    steps = config.epochs * ((len(y) + config.batch_size - 1) // config.batch_size)
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
-    loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, config.epochs + 1):
-        net.train()
-        start, total = time.perf_counter(), 0.0
-        for idx in torch.randperm(len(yt), generator=gen).split(config.batch_size):
-            loss = loss_fn(net(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        m = accuracy(net, xv, yv)
-        print(f"epoch {epoch:2d}/{config.epochs}  loss {total / len(yt):.4f}  pairs {m['pairs']:7.2%}  "
-              f"not pairs {m['not_pairs']:7.2%}  {time.perf_counter() - start:5.0f} s", flush=True)
-
-
 def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Share of held-out pairs read right, and of not-pairs called so (argmax)."""
-    net.eval()
-    with torch.no_grad():
-        pred = torch.cat([net(b).argmax(1) for b in _tensor(x).split(2048)]).numpy() if len(y) else y
-    pair = y != NOT_A_PAIR
+    pred, pair = predicted(net, x), y != NOT_A_PAIR
     return {"pairs": float((pred[pair] == y[pair]).mean()) if pair.any() else float("nan"),
             "not_pairs": float((pred[~pair] == y[~pair]).mean()) if (~pair).any() else float("nan")}
-
-
-def _tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(x).float().div_(255).unsqueeze(1)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from inkdigit.data.texts import random_alnum, random_expression, random_word
 from inkdigit.errors import InkdigitError, one_line
 from inkdigit.fsutil import make_dir, write_atomic, write_json
 from inkdigit.provenance import provenance
+from inkdigit.training.candidate_nets import fit, line_by_line, predicted
 from inkdigit.training.chardata import font_split
 from inkdigit.training.export import attach_metadata, to_onnx_bytes
 from inkdigit.vision import segment
@@ -106,7 +107,10 @@ def train_verifier(config: VerifierConfig, out: Path, data_dir: str | None = Non
           f"{time.perf_counter() - start:.0f} s", flush=True)
     val = line_of >= held_out
     net = VerifierNet()
-    fit(net, x[~val], y[~val], x[val], y[val], config)
+    share = float(y[~val].mean())  # each class weighted by the other's share
+    fit(net, x[~val], y[~val], epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        loss_fn=nn.CrossEntropyLoss(weight=torch.tensor([share, 1 - share], dtype=torch.float32) * 2),
+        report=lambda: f"val {accuracy(net, x[val], y[val]):7.2%}")
     metrics = {"val_accuracy": accuracy(net, x[val], y[val]), "candidates": int(len(y)),
                "whole_share": float(y.mean()), "seconds": round(time.perf_counter() - start, 1)}
     what = "character" if config.chars else "digit"
@@ -145,20 +149,7 @@ def char_candidate_set(lines: int, held_out: int, seed: int, data_dir: str | Non
     """`candidate_set` for lines of characters: line i is a word, an expression or a code (`CHAR_TEXTS`) drawn in
     a training font, or in a validation font from line `held_out` on, cut with its label set's line rules.
     `workers` processes draw and cut the lines; the result does not depend on it."""
-    chunks = [range(k, lines, workers) for k in range(workers)] if workers > 1 else [range(lines)]
-    jobs = [(list(chunk), held_out, seed, data_dir) for chunk in chunks]
-    if len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: torch's threads in this process must not be inherited mid-state.
-        with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = list(pool.map(_char_candidates, *zip(*jobs)))
-    else:
-        parts = [_char_candidates(*jobs[0])]
-    x, y, of = (np.concatenate(a) for a in zip(*parts))
-    order = np.argsort(of, kind="stable")  # line by line, as one process would have made them
-    return x[order], y[order], of[order]
+    return line_by_line(_char_candidates, lines, workers, held_out, seed, data_dir)
 
 
 def _char_candidates(indices: list[int], held_out: int, seed: int, data_dir: str | None
@@ -237,40 +228,9 @@ class VerifierNet(nn.Sequential):
         )
 
 
-def fit(net: nn.Module, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, config: VerifierConfig
-        ) -> None:
-    """Adam with a one-cycle schedule; each class weighted by the other's share, one log line per epoch."""
-    xt, yt = _tensor(x), torch.from_numpy(y)
-    steps = config.epochs * ((len(y) + config.batch_size - 1) // config.batch_size)
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
-    share = float(y.mean())
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([share, 1 - share], dtype=torch.float32) * 2)
-    gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, config.epochs + 1):
-        net.train()
-        start, total = time.perf_counter(), 0.0
-        for idx in torch.randperm(len(yt), generator=gen).split(config.batch_size):
-            loss = loss_fn(net(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        print(f"epoch {epoch:2d}/{config.epochs}  loss {total / len(yt):.4f}  "
-              f"val {accuracy(net, xv, yv):7.2%}  {time.perf_counter() - start:5.0f} s", flush=True)
-
-
 def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     """Share of candidates judged right (argmax)."""
-    net.eval()
-    with torch.no_grad():
-        pred = torch.cat([net(b).argmax(1) for b in _tensor(x).split(2048)])
-    return float((pred.numpy() == y).mean()) if len(y) else float("nan")
-
-
-def _tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(x).float().div_(255).unsqueeze(1)
+    return float((predicted(net, x) == y).mean()) if len(y) else float("nan")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ validation fonts (benchmarks/text_lines.py --fonts validation; docs/experiments.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -220,40 +220,31 @@ def build_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, float]
     holding one side of a cut but not the other pays half its price (a path that makes the cut pays all).
     With labels of any size (`rules.any_size`), arcs shorter than MIN_HEIGHT are kept too, marked `tiny`.
     """
-    n = len(boxes)
-    owner = list(range(n))  # the piece of ink (component) each atom was cut from
-    for left, right, _ in sorted(cuts):
-        owner[right] = owner[left]
-    priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
-    max_width, wide_from, tiny_ok = MAX_WIDTH * rules.width, WIDE_FROM * rules.width, any(rules.any_size)
+    owner = _owners(len(boxes), cuts)
+    priced = _priced(cuts)
+    wide_from, tiny_ok = WIDE_FROM * rules.width, any(rules.any_size)
     band = _Band(np.array(_whole_marks(boxes, owner), np.int64).reshape(-1, 4), line) \
         if rules.levels or rules.grounded else None
     arcs = []
-    for i in range(n):
-        for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
-            part = boxes[i:j]
-            x0, y0 = int(part[:, 0].min()), int(part[:, 1].min())
-            x1, y1 = int(part[:, 2].max()), int(part[:, 3].max())
-            width, height = (x1 - x0) / line, (y1 - y0) / line
-            if width > max_width and j > i + 1:
-                break  # adding atoms only widens it; a single atom may always be read (it cannot be split)
-            gap = _largest_gap(part) / line
-            if (height < MIN_HEIGHT and not tiny_ok) or gap > MAX_GAP:
-                continue
-            split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
-            short = SHORT_SLOPE * max(0.0, (PARTIAL_SHORT_FROM if split else SHORT_FROM) * rules.height - height)
-            pairs, apart, level_with = _side_by_side(part, owner[i:j], line, rules.ones, small_marks=tiny_ok)
-            prior = -(WIDE_SLOPE * max(0.0, width - wide_from) + short + GAP_SLOPE * gap + sum(split) / 2
-                      + SEPARATE_PRICE * pairs)
-            if apart and rules.apart:
-                prior -= rules.apart * apart
-            if level_with:
-                prior -= LEVEL_PRICE * level_with
-            if rules.grounded and band is not None:
-                prior -= FLOAT_SLOPE * max(0.0, band.above_baseline((x0, y0, x1, y1)) / line - FLOAT_FROM)
-            level = band.level((x0, y0, x1, y1)) if rules.levels and band is not None else 0.5
-            arcs.append(Arc(i, j, (x0, y0, x1, y1), prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level,
-                            bool(split)))
+    # A single atom may always be read, however wide: it cannot be split.
+    for i, j, box, width, height in _groups(boxes, line, MAX_WIDTH * rules.width, single=True):
+        part = boxes[i:j]
+        gap = _largest_gap(part) / line
+        if (height < MIN_HEIGHT and not tiny_ok) or gap > MAX_GAP:
+            continue
+        split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
+        short = SHORT_SLOPE * max(0.0, (PARTIAL_SHORT_FROM if split else SHORT_FROM) * rules.height - height)
+        pairs, apart, level_with = _side_by_side(part, owner[i:j], line, rules.ones, small_marks=tiny_ok)
+        prior = -(WIDE_SLOPE * max(0.0, width - wide_from) + short + GAP_SLOPE * gap + sum(split) / 2
+                  + SEPARATE_PRICE * pairs)
+        if apart and rules.apart:
+            prior -= rules.apart * apart
+        if level_with:
+            prior -= LEVEL_PRICE * level_with
+        if rules.grounded and band is not None:
+            prior -= FLOAT_SLOPE * max(0.0, band.above_baseline(box) / line - FLOAT_FROM)
+        level = band.level(box) if rules.levels and band is not None else 0.5
+        arcs.append(Arc(i, j, box, prior, height < SHORT_FROM, short, height < MIN_HEIGHT, level, bool(split)))
     return arcs
 
 
@@ -262,32 +253,51 @@ def build_pair_arcs(boxes: np.ndarray, line: float, cuts: list[tuple[int, int, f
     """The pair arcs worth scoring (see PAIR_MIN_WIDTH) over atoms with `boxes`, for a line `line` pixels tall:
     groups that could be two digits side by side, less the spans (start, end) in `skip`; their prior charges
     gaps and half-made cuts as `build_arcs` does, and being short, but not width."""
-    n = len(boxes)
-    owner = list(range(n))  # the piece of ink (component) each atom was cut from
+    owner = _owners(len(boxes), cuts)
+    priced = _priced(cuts)
+    arcs = []
+    for i, j, box, width, height in _groups(boxes, line, PAIR_MAX_WIDTH, single=False):
+        part = boxes[i:j]
+        gap = _largest_gap(part) / line
+        if width < PAIR_MIN_WIDTH or height < PAIR_MIN_HEIGHT or gap > MAX_GAP or (i, j) in skip:
+            continue
+        if j > i + 1 and not any(i <= left and right < j for left, right, _ in cuts):
+            continue  # separate marks: no ink touches
+        if _side_by_side(part, owner[i:j], line)[0]:
+            continue  # a digit apart from the touching ones
+        split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
+        short = SHORT_SLOPE * max(0.0, SHORT_FROM - height)
+        arcs.append(Arc(i, j, box, -(short + GAP_SLOPE * gap + sum(split) / 2), False, short, cut=bool(split)))
+    return arcs
+
+
+def _owners(n: int, cuts: list[tuple[int, int, float]]) -> list[int]:
+    """The piece of ink (component) each of n atoms was cut from: the first atom of its piece."""
+    owner = list(range(n))
     for left, right, _ in sorted(cuts):
         owner[right] = owner[left]
-    priced = [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
-    arcs = []
+    return owner
+
+
+def _priced(cuts: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    """Each cut (left atom, right atom) with what making it costs: CUT_SLOPE per stroke crossed beyond the first."""
+    return [(left, right, CUT_SLOPE * max(0.0, strokes - 1)) for left, right, strokes in cuts]
+
+
+def _groups(boxes: np.ndarray, line: float, max_width: float, single: bool
+            ) -> Iterator[tuple[int, int, tuple[int, int, int, int], float, float]]:
+    """Each run of consecutive atoms i..j-1 (at most MAX_GROUP) at most `max_width` line heights wide, or a single
+    atom of any width with `single`: (i, j, joint box, width and height in line heights)."""
+    n = len(boxes)
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_GROUP) + 1):
             part = boxes[i:j]
             x0, y0 = int(part[:, 0].min()), int(part[:, 1].min())
             x1, y1 = int(part[:, 2].max()), int(part[:, 3].max())
             width, height = (x1 - x0) / line, (y1 - y0) / line
-            if width > PAIR_MAX_WIDTH:
-                break
-            gap = _largest_gap(part) / line
-            if width < PAIR_MIN_WIDTH or height < PAIR_MIN_HEIGHT or gap > MAX_GAP or (i, j) in skip:
-                continue
-            if j > i + 1 and not any(i <= left and right < j for left, right, _ in cuts):
-                continue  # separate marks: no ink touches
-            if _side_by_side(part, owner[i:j], line)[0]:
-                continue  # a digit apart from the touching ones
-            split = [cost for left, right, cost in priced if (i <= left < j) != (i <= right < j)]
-            short = SHORT_SLOPE * max(0.0, SHORT_FROM - height)
-            arcs.append(Arc(i, j, (x0, y0, x1, y1), -(short + GAP_SLOPE * gap + sum(split) / 2), False, short,
-                            cut=bool(split)))
-    return arcs
+            if width > max_width and not (single and j == i + 1):
+                break  # adding atoms only widens it
+            yield i, j, (x0, y0, x1, y1), width, height
 
 
 def skip_costs(boxes: np.ndarray, line: float, rules: LineRules = DIGIT_RULES) -> np.ndarray:
