@@ -47,9 +47,6 @@ PURE, WHOLE = 0.92, 0.9
 IMPURE, PARTIAL = 0.8, 0.6
 # The styles of `inkdigit.data.lines` the lines are drawn in, in turn: mostly digits that touch or overlap.
 LINE_STYLES = ("touch", "overlap", "touch", "overlap", "apart", "short-ones", "pieces", "bars")
-# Most candidates are not pairs: this share of them is kept (drawn with the line's seed), so an epoch is spent on
-# pairs as much as on what is not one.
-NOT_PAIR_KEEP = 0.25
 
 
 @dataclass
@@ -60,6 +57,9 @@ class PairConfig:
     lr: float = 2e-3
     seed: int = 0
     val_share: float = 0.1  # of the lines: their candidates are held out
+    # Most candidates are not pairs: this share of them is kept (drawn with the line's seed), so an epoch is spent
+    # on pairs as much as on what is not one.
+    not_pair_keep: float = 0.25
     workers: int = 2  # processes drawing and cutting the lines (the candidates do not depend on it)
 
 
@@ -88,7 +88,7 @@ def train_pairs(config: PairConfig, out: Path, data_dir: str | None = None) -> d
     torch.manual_seed(config.seed)
     make_dir(out)
     start = time.perf_counter()
-    x, y, line_of = pair_candidate_set(config.lines, config.seed, data_dir, config.workers)
+    x, y, line_of = pair_candidate_set(config.lines, config.seed, data_dir, config.workers, config.not_pair_keep)
     pairs = float((y != NOT_A_PAIR).mean())
     print(f"{len(y)} candidates from {config.lines} lines ({pairs:.1%} pairs) in {time.perf_counter() - start:.0f} s",
           flush=True)
@@ -115,15 +115,16 @@ def train_pairs(config: PairConfig, out: Path, data_dir: str | None = None) -> d
     return metrics
 
 
-def pair_candidate_set(lines: int, seed: int, data_dir: str | None = None, workers: int = 1
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pair_candidate_set(lines: int, seed: int, data_dir: str | None = None, workers: int = 1,
+                       not_pair_keep: float = PairConfig.not_pair_keep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The segmenter's pair candidates on `lines` generated lines of MNIST's training digits: (uint8 [M,28,56]
     pictures, int64 [M] labels (PAIR_LABELS), int64 [M] the line each came from). `workers` processes draw and
-    cut the lines; the result does not depend on it."""
-    return line_by_line(_pair_candidates, lines, workers, seed, data_dir)
+    cut the lines; the result does not depend on it. `not_pair_keep` of the candidates that are not pairs are kept.
+    """
+    return line_by_line(_pair_candidates, lines, workers, seed, data_dir, not_pair_keep)
 
 
-def _pair_candidates(indices: list[int], seed: int, data_dir: str | None
+def _pair_candidates(indices: list[int], seed: int, data_dir: str | None, not_pair_keep: float
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     images, labels = load("mnist", "train", data_dir)
     xs, ys, of = [np.empty((0, 28, 56), np.uint8)], [], []
@@ -136,7 +137,7 @@ def _pair_candidates(indices: list[int], seed: int, data_dir: str | None
         except InkdigitError:
             continue
         arcs, pictures = segment.pair_candidates(found)
-        keep = np.random.default_rng([seed, i, 1]).random(len(arcs)) < NOT_PAIR_KEEP
+        keep = np.random.default_rng([seed, i, 1]).random(len(arcs)) < not_pair_keep
         verdicts = judge_pairs(found, arcs, line.owner, line.text)
         for picture, verdict, kept in zip(pictures, verdicts, keep, strict=True):
             if verdict is not None and (kept or verdict != NOT_A_PAIR):
