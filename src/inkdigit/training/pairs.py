@@ -155,11 +155,7 @@ def judge_pairs(found: segment.Candidates, arcs: list, owner: np.ndarray, text: 
     totals = np.bincount(own[found.ink.mask & (own >= 0)], minlength=digits)
     out: list[int | None] = []
     for a in arcs:
-        x0, y0, x1, y1 = a.box
-        mask = np.zeros((y1 - y0, x1 - x0), bool)
-        for atom in found.line.atoms[a.start : a.end]:
-            ax0, ay0, ax1, ay1 = atom.box
-            mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] |= atom.mask
+        (x0, y0, x1, y1), mask = found.mask(a)
         mine = own[y0:y1, x0:x1][mask]
         mine = mine[mine >= 0]
         if mine.size == 0:

@@ -174,9 +174,10 @@ class Candidates:
     arcs: list[Arc]  # the groups with a readable model input, in the order of `images`
     images: list[np.ndarray]  # float32 [28,28] model input of each arc
 
-    def mask(self, k: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
-        """Arc k's box and ink (bool, the box's shape) in analysis pixels."""
-        a = self.arcs[k]
+    def mask(self, k: int | Arc) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Arc k's box and ink (bool, the box's shape) in analysis pixels; or those of an arc given itself (a pair
+        arc, see `pair_candidates`)."""
+        a = self.arcs[k] if isinstance(k, int) else k
         return a.box, _union(self.line.atoms[a.start : a.end], a.box)
 
 
@@ -502,7 +503,7 @@ def _reading(found: Ink, steps: tuple[tuple[int, int | None], ...], likelihood: 
         started.add(m)
         joint = np.asarray(pairs[1][m, :100], np.float64).reshape(10, 10)  # [left digit, right digit]
         marginal = joint.sum(axis=0 if second else 1)
-        row = np.zeros(np.shape(probs)[1] if np.ndim(probs) == 2 else 10, np.float32)
+        row = np.zeros(probs.shape[1], np.float32)
         row[:10] = marginal / max(float(marginal.sum()), 1e-12)
         rows.append(row)
         x0, y0, x1, y1 = pairs[0][m].box
